@@ -1,0 +1,51 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv when it is
+# missing and installs everything into it; nothing needs to be typed first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Off-screen MuJoCo rendering: EGL when a GPU is present, OSMesa otherwise.
+export MUJOCO_GL ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo egl || echo osmesa)
+export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
+export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
+SYSTEM_LIBS := libosmesa6
+
+.PHONY: demo test lint format system-deps venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py setup.cfg
+	@$(MAKE) --no-print-directory system-deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<80" wheel
+	$(PY) -m pip install --quiet --progress-bar off -e ".[dev]"
+	@touch $(STAMP)
+
+# System packages: installed when running as root, otherwise named in one message.
+system-deps:
+	@missing=""; for p in $(SYSTEM_LIBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "robot-rl needs the Debian package(s)$$missing (off-screen MuJoCo rendering)."; \
+	    echo "Install them with: sudo apt-get install$$missing   then run make again."; exit 1; \
+	  fi; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/robot-rl demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) build install log .pytest_cache .ruff_cache
