@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 SYSTEM_LIBS := libosmesa6
 
-.PHONY: demo test lint format system-deps venv clean
+.PHONY: demo test lint format system-deps venv clean bench-env
 
 venv: $(STAMP)
 
@@ -46,6 +46,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Benchmarks (bench/*.py) compare against peers installed here; see README "Benchmarks".
+bench-env: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache .ruff_cache
