@@ -49,8 +49,18 @@ def test_colcon_build_installs_share(tmp_path):
     assert (share / "hardware_configs" / "sim_ur5e.yaml").is_file()
     assert (tmp_path / "install" / "robot_rl" / "share" / "ament_index" / "resource_index" / "packages" / "robot_rl").exists()
     # The library itself is installed and importable from the install space.
-    site = list((tmp_path / "install" / "robot_rl" / "lib").glob("python3*/site-packages/robot_rl/keys.py"))
-    assert site, "robot_rl package not installed into the colcon install space"
+    site = list((tmp_path / "install" / "robot_rl" / "lib").glob("python3*/site-packages"))
+    assert site and (site[0] / "robot_rl" / "keys.py").is_file(), "robot_rl not installed into the install space"
+    # From the install space alone (no source tree), the library finds its data under share/robot_rl.
+    probe = subprocess.run(
+        [sys.executable, "-c", "from robot_rl.config import load_hardware_config as f; print(f('sim_ur5e').source)"],
+        cwd=tmp_path,
+        env=dict(env, PYTHONPATH=str(site[0]), AMENT_PREFIX_PATH=str(tmp_path / "install" / "robot_rl")),
+        capture_output=True,
+        text=True,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().startswith(str(share)), probe.stdout
 
 
 def test_ci_runs_make_test():
