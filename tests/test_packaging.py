@@ -47,13 +47,28 @@ def test_colcon_build_installs_share(tmp_path):
     assert (share / "package.xml").is_file()
     assert any((share / "launch").glob("*.launch.py")), "launch files missing from share/robot_rl/launch"
     assert (share / "hardware_configs" / "sim_ur5e.yaml").is_file()
-    assert (tmp_path / "install" / "robot_rl" / "share" / "ament_index" / "resource_index" / "packages" / "robot_rl").exists()
+    assert (
+        tmp_path
+        / "install"
+        / "robot_rl"
+        / "share"
+        / "ament_index"
+        / "resource_index"
+        / "packages"
+        / "robot_rl"
+    ).exists()
     # The library itself is installed and importable from the install space.
     site = list((tmp_path / "install" / "robot_rl" / "lib").glob("python3*/site-packages"))
-    assert site and (site[0] / "robot_rl" / "keys.py").is_file(), "robot_rl not installed into the install space"
+    assert site and (site[0] / "robot_rl" / "keys.py").is_file(), (
+        "robot_rl not installed into the install space"
+    )
     # From the install space alone (no source tree), the library finds its data under share/robot_rl.
     probe = subprocess.run(
-        [sys.executable, "-c", "from robot_rl.config import load_hardware_config as f; print(f('sim_ur5e').source)"],
+        [
+            sys.executable,
+            "-c",
+            "from robot_rl.config import load_hardware_config as f; print(f('sim_ur5e').source)",
+        ],
         cwd=tmp_path,
         env=dict(env, PYTHONPATH=str(site[0]), AMENT_PREFIX_PATH=str(tmp_path / "install" / "robot_rl")),
         capture_output=True,

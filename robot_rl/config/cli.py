@@ -18,7 +18,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  control: {hw.control_rate_hz:g} Hz, {hw.controller.kind} -> {hw.controller.command_topic}")
     for j in hw.joints:
         lo, hi = j.position_limits
-        print(f"  {j.name:24s} [{lo:+.3f}, {hi:+.3f}] rad  v<={j.velocity_limit:g}  a<={j.acceleration_limit:g}")
+        print(
+            f"  {j.name:24s} [{lo:+.3f}, {hi:+.3f}] rad  v<={j.velocity_limit:g}  a<={j.acceleration_limit:g}"
+        )
     for cam in hw.cameras:
         print(f"  camera {cam.name}: {cam.width}x{cam.height} @ {cam.rate_hz:g} Hz on {cam.image_topic}")
     print("ok")

@@ -177,7 +177,9 @@ class HardwareConfig:
         for cam in self.cameras:
             if cam.name == name:
                 return cam
-        raise KeyError(f"{self.source or self.name}: no camera {name!r} (have {[c.name for c in self.cameras]})")
+        raise KeyError(
+            f"{self.source or self.name}: no camera {name!r} (have {[c.name for c in self.cameras]})"
+        )
 
 
 def load_hardware_config(name_or_path: str | Path) -> HardwareConfig:

@@ -102,7 +102,9 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
                 return _convert(arg, value, source, key)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{source}: {key}: {value!r} matches no allowed type")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{source}: {key}: {value!r} matches no allowed type"
+        )
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{source}: {key} must be one of {list(args)}, got {value!r}")
