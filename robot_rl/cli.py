@@ -14,6 +14,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("robot_rl.config.cli", "validate a hardware config and print its summary"),
+    "bringup": ("ros_nodes.bringup", "run the ROS 2 node graph here, one process per node (no ros2 launch needed)"),
 }
 
 

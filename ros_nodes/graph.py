@@ -1,0 +1,185 @@
+"""The ROS 2 node graph, described once.
+
+`build_graph(options)` says which nodes run, with which parameters and remappings, for a
+hardware config and a few options. Two things turn that description into processes:
+
+    launch/*.launch.py      launch_ros Node actions, on machines with a full ROS 2 install
+    robot-rl bringup        one subprocess per node, here (ros_nodes/bringup.py)
+
+Neither adds a node, a parameter or a remapping of its own (tests/ros_nodes checks both).
+
+Nodes use short relative topic names (`joint_states`, `commands`, `action_chunk`...);
+the remappings below wire them to the names in DESIGN.md and in the hardware config, so a
+real arm's ros2_control driver drops in where sim_robot_node stood:
+
+    sim_robot_node ──joint_states──► controller_node, policy_node, teleop_node, recorder_node
+      (or the vendor driver)  ◄──commands── controller_node ◄──action_chunk── policy_node
+                                           ◄──teleop/chunk── teleop_node
+    camera/<name>/image_raw ──► policy_node, recorder_node
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from robot_rl.config.hardware import HardwareConfig, load_hardware_config
+
+ACTION_CHUNK_TOPIC = "/robot_rl/action_chunk"
+TELEOP_TWIST_TOPIC = "/robot_rl/teleop/twist"
+TELEOP_CHUNK_TOPIC = "/robot_rl/teleop/chunk"  # teleop -> controller: same filter as the policy's chunks
+JOY_TOPIC = "/joy"
+LEADER_JOINT_STATES_TOPIC = "/leader/joint_states"
+ESTOP_SERVICE = "/robot_rl/estop"
+RECORDER_NAMESPACE = "/robot_rl/recorder"
+POLICY_NAMESPACE = "/robot_rl/policy"
+
+ParamValue = bool | int | float | str | list
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One ROS node: what launch_ros' Node(...) and bringup both need, nothing more."""
+
+    name: str  # ROS node name
+    executable: str  # console script in pyproject [project.scripts]; module ros_nodes.<executable>
+    parameters: dict[str, ParamValue] = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def module(self) -> str:
+        return f"ros_nodes.{self.executable}"
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """What to bring up. Every field is also a launch argument and a bringup flag."""
+
+    config: str = "sim_ur5e"  # hardware config name or path
+    task: str = "push"  # sim task (sim_robot_node only)
+    policy: str = ""  # policy name on the inference server; empty: no policy_node
+    server: str = "tcp://127.0.0.1:5555"  # inference server endpoint for policy_node
+    record: str = ""  # episode store path; empty: no recorder_node
+    teleop: str = ""  # "", "twist" or "leader": teleop_node and its input
+    real_time_factor: float = 1.0  # sim: 1.0 real time; 0 as fast as possible (publishes /clock)
+
+    def __post_init__(self):
+        if self.teleop not in ("", "twist", "leader"):
+            raise ValueError(f"teleop must be '', 'twist' or 'leader', got {self.teleop!r}")
+        if self.real_time_factor < 0:
+            raise ValueError(f"real_time_factor must be >= 0, got {self.real_time_factor}")
+
+    @classmethod
+    def from_strings(cls, values: dict[str, str]) -> GraphOptions:
+        """From launch arguments (all strings); unknown names are refused by name."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown graph option {unknown[0]!r} (known: {', '.join(known)})")
+        kwargs: dict[str, Any] = {}
+        for name, text in values.items():
+            if known[name].type in ("float", float):
+                try:
+                    kwargs[name] = float(text)
+                except ValueError as exc:
+                    raise ValueError(f"graph option {name} must be a number, got {text!r}") from exc
+            else:
+                kwargs[name] = text
+        return cls(**kwargs)
+
+    @classmethod
+    def defaults_as_strings(cls) -> dict[str, str]:
+        return {f.name: str(f.default) for f in fields(cls)}
+
+
+def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tuple[NodeSpec, ...]:
+    """The nodes for `options`, in start order (robot first, so its topics exist early)."""
+    hw = hw or load_hardware_config(options.config)
+    common: dict[str, ParamValue] = {"hardware_config": hw.source or options.config}
+    state = ("joint_states", hw.controller.joint_states_topic)
+    sim_time = hw.controller.driver == "mujoco" and options.real_time_factor == 0
+    if sim_time:
+        common["use_sim_time"] = True
+    nodes: list[NodeSpec] = []
+    if hw.controller.driver == "mujoco":
+        nodes.append(
+            NodeSpec(
+                name="sim_robot",
+                executable="sim_robot_node",
+                parameters={
+                    **{k: v for k, v in common.items() if k != "use_sim_time"},
+                    "task": options.task,
+                    "real_time_factor": options.real_time_factor,
+                    "publish_clock": sim_time,
+                    "joint_state_rate_hz": 100.0,
+                    "autostart": True,
+                },
+                remappings=(state, ("commands", hw.controller.command_topic)),
+            )
+        )
+    nodes.append(
+        NodeSpec(
+            name="controller",
+            executable="controller_node",
+            parameters={**common, "rate_hz": hw.control_rate_hz, "autostart": True},
+            remappings=(
+                state,
+                ("commands", hw.controller.command_topic),
+                ("action_chunk", ACTION_CHUNK_TOPIC),
+                ("teleop_chunk", TELEOP_CHUNK_TOPIC),
+                ("estop", ESTOP_SERVICE),
+            ),
+        )
+    )
+    if options.policy:
+        nodes.append(
+            NodeSpec(
+                name="policy",
+                executable="policy_node",
+                parameters={
+                    **common,
+                    "server": options.server,
+                    "policy": options.policy,
+                    "joint_state_max_age_s": 0.1,
+                    "image_max_age_s": 0.2,
+                    "enabled": True,
+                },
+                remappings=(
+                    state,
+                    ("action_chunk", ACTION_CHUNK_TOPIC),
+                    ("~/enable", f"{POLICY_NAMESPACE}/enable"),
+                ),
+            )
+        )
+    if options.teleop:
+        nodes.append(
+            NodeSpec(
+                name="teleop",
+                executable="teleop_node",
+                parameters={**common, "mode": options.teleop, "rate_hz": 50.0},
+                remappings=(
+                    state,
+                    ("twist", TELEOP_TWIST_TOPIC),
+                    ("joy", JOY_TOPIC),
+                    ("leader_joint_states", LEADER_JOINT_STATES_TOPIC),
+                    ("chunk", TELEOP_CHUNK_TOPIC),
+                ),
+            )
+        )
+    if options.record:
+        nodes.append(
+            NodeSpec(
+                name="recorder",
+                executable="recorder_node",
+                parameters={**common, "store": options.record, "rate_hz": 10.0},
+                remappings=(
+                    state,
+                    ("commands", hw.controller.command_topic),
+                    ("~/start", f"{RECORDER_NAMESPACE}/start"),
+                    ("~/stop", f"{RECORDER_NAMESPACE}/stop"),
+                    ("~/discard", f"{RECORDER_NAMESPACE}/discard"),
+                    ("~/success", f"{RECORDER_NAMESPACE}/success"),
+                ),
+            )
+        )
+    return tuple(nodes)
