@@ -1,0 +1,1 @@
+"""Episode store (zarr), samplers, normalizers, replay buffers and dataset converters."""
