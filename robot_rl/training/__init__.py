@@ -1,0 +1,1 @@
+"""Training: the one offline trainer, rollout evaluation, checkpoints (and the online loop)."""
