@@ -1,0 +1,1 @@
+"""Teleoperation logic without ROS: Twist/Joy to joint targets, leader-arm mirroring."""
