@@ -7,3 +7,40 @@
 
 Importing this package is cheap (no mujoco import); models are built on first use.
 """
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sim.config import TASKS
+
+GYM_IDS = {task: f"robot_rl/{task.capitalize()}-v0" for task in TASKS}
+
+
+def make_env(task: str, render_mode: str | None = None, **overrides: Any):
+    """A gymnasium.Env for `task` (reach, push, lift, insertion); overrides are SimEnvConfig fields.
+
+    Unknown fields or bad values raise robot_rl.config.loader.ConfigError naming the field.
+    """
+    from sim.gl import configure_gl
+
+    configure_gl()
+    from robot_rl.config.loader import from_dict, to_dict
+    from sim.config import SimEnvConfig
+    from sim.envs.arm_env import ArmEnv
+
+    data = {k: to_dict(v) if dataclasses.is_dataclass(v) else v for k, v in overrides.items()}
+    config = from_dict(SimEnvConfig, {"task": task, **data}, source="sim.make_env")
+    return ArmEnv(config, render_mode=render_mode)
+
+
+def register_envs() -> None:
+    """Register robot_rl/Reach-v0, Push-v0, Lift-v0, Insertion-v0 with gymnasium (idempotent)."""
+    import gymnasium as gym
+
+    for task, env_id in GYM_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(
+                id=env_id, entry_point="sim:make_env", kwargs={"task": task}, disable_env_checker=True
+            )

@@ -25,7 +25,9 @@ class ArmKinematics:
         self.hw = hw
         path = asset_path(hw.model.mjcf)
         if not path.exists():
-            raise FileNotFoundError(f"{hw.source or hw.name}: model.mjcf {hw.model.mjcf!r} not found at {path}")
+            raise FileNotFoundError(
+                f"{hw.source or hw.name}: model.mjcf {hw.model.mjcf!r} not found at {path}"
+            )
         self.model = mujoco.MjModel.from_xml_path(str(path))
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -39,10 +41,14 @@ class ArmKinematics:
             self._dadr[i] = m.jnt_dofadr[jid]
         self._site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, hw.model.tcp_site)
         if self._site < 0:
-            raise ValueError(f"{hw.source or hw.name}: model.tcp_site {hw.model.tcp_site!r} is not in {path.name}")
+            raise ValueError(
+                f"{hw.source or hw.name}: model.tcp_site {hw.model.tcp_site!r} is not in {path.name}"
+            )
         base = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, hw.model.base_body)
         if base < 0:
-            raise ValueError(f"{hw.source or hw.name}: model.base_body {hw.model.base_body!r} is not in {path.name}")
+            raise ValueError(
+                f"{hw.source or hw.name}: model.base_body {hw.model.base_body!r} is not in {path.name}"
+            )
         # The base is fixed to the world: its pose is read once.
         mujoco.mj_kinematics(m, self.data)
         self._base_pos = self.data.xpos[base].copy()

@@ -1,0 +1,1 @@
+"""The arm environment and its four tasks (reach, push, lift, insertion)."""
