@@ -111,7 +111,7 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
                     "task": options.task,
                     "real_time_factor": options.real_time_factor,
                     "publish_clock": sim_time,
-                    "joint_state_rate_hz": 100.0,
+                    "step_rate_hz": 100.0,
                     "autostart": True,
                 },
                 remappings=(state, ("commands", hw.controller.command_topic)),

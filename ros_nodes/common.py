@@ -1,0 +1,109 @@
+"""ROS plumbing shared by the nodes: spinning and shutdown, QoS, time, message conversion.
+
+Only conversions and the main loop live here; what a node decides lives in robot_rl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from robot_rl.config.hardware import HardwareConfig, load_hardware_config
+
+# Subscribers of joint states and cameras take the newest sample and never block a driver.
+SENSOR_QOS = qos_profile_sensor_data
+# Commands and chunks: every message matters, and only the newest few are worth keeping.
+COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Publishers of sensor data are reliable, so that reliable and best-effort subscribers both match.
+SENSOR_PUB_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+def run(make_node: Callable[[], Node], threads: int = 1, args: list[str] | None = None) -> int:
+    """Init, spin until Ctrl-C / SIGTERM, destroy the node, shut down. Exit status 0 when clean."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        # A callback that was running when Ctrl-C shut the context down fails to publish: that is
+        # the shutdown, not an error. Anything raised while the context is still up is.
+        if rclpy.ok():
+            raise
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def hardware_from_parameter(node: Node, default: str = "sim_ur5e") -> HardwareConfig:
+    name = node.declare_parameter("hardware_config", default).value
+    return load_hardware_config(name)
+
+
+def to_sec(stamp: TimeMsg) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def to_stamp(seconds: float) -> TimeMsg:
+    sec = int(np.floor(seconds))
+    return TimeMsg(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+
+
+def now_sec(node: Node) -> float:
+    return node.get_clock().now().nanoseconds * 1e-9
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """rgb8 / bgr8 / rgba8 / bgra8 / mono8 Image -> (H, W, 3) uint8 RGB. Other encodings: ValueError."""
+    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}.get(msg.encoding)
+    if channels is None:
+        raise ValueError(f"image encoding {msg.encoding!r} not supported (rgb8, bgr8, rgba8, bgra8, mono8)")
+    if msg.step < msg.width * channels or len(msg.data) < msg.step * msg.height:
+        raise ValueError(
+            f"image {msg.width}x{msg.height} {msg.encoding}: step {msg.step}, {len(msg.data)} bytes"
+        )
+    flat = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
+    pixels = flat[:, : msg.width * channels].reshape(msg.height, msg.width, channels)
+    if msg.encoding == "mono8":
+        return np.repeat(pixels, 3, axis=2)
+    rgb = pixels[..., :3]
+    return np.ascontiguousarray(rgb[..., ::-1] if msg.encoding.startswith("bgr") else rgb)
+
+
+def array_to_image(pixels: np.ndarray, stamp: TimeMsg, frame_id: str) -> Image:
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
+    msg.encoding = "rgb8"
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+    return msg
+
+
+def diagnostics(node: Node, level: int, message: str, values: dict[str, object]) -> DiagnosticArray:
+    status = DiagnosticStatus(level=level, name=node.get_fully_qualified_name(), message=message)
+    status.hardware_id = node.get_name()
+    status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = node.get_clock().now().to_msg()
+    return msg

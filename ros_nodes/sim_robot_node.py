@@ -1,0 +1,198 @@
+"""sim_robot_node: the MuJoCo arm behind the topics a ros2_control driver offers.
+
+    publishes   joint_states (sensor_msgs/JointState)       arm joints + gripper (opening 0..1)
+                <camera topic per hardware config> (Image)   rgb8, at each camera's rate_hz
+                ~/success (std_msgs/Bool)                    the task's success, every step
+                /clock (rosgraph_msgs/Clock)                 when real_time_factor is 0
+                /diagnostics
+    subscribes  commands (std_msgs/Float64MultiArray)        J arm targets + 1 gripper command,
+                                                             as the forward position controller
+    services    ~/reset (std_srvs/Trigger)                   new episode: env.reset(seed)
+
+Timing: every 1/step_rate_hz of sim time the latest command is applied and the physics
+advances (sim.make_env's first-order hold over its substeps); at real_time_factor 1 a wall
+timer paces this, at 0 it runs as fast as the CPU allows and publishes /clock.
+
+A lifecycle node: configure builds the env, activate starts stepping, deactivate holds
+the sim still. With `autostart` it configures and activates itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import State, TransitionCallbackReturn
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+
+from robot_rl import keys
+from robot_rl.config.hardware import load_hardware_config
+from ros_nodes import common
+
+
+class SimRobotNode(LifecycleNode):
+    def __init__(self):
+        super().__init__("sim_robot")
+        self.declare_parameter("hardware_config", "sim_ur5e")
+        self.declare_parameter("task", "push")
+        self.declare_parameter("real_time_factor", 1.0)
+        self.declare_parameter("publish_clock", False)
+        self.declare_parameter("step_rate_hz", 100.0)
+        self.declare_parameter("seed", 0)
+        self.declare_parameter("autostart", True)
+        self.env = None
+        self._group = MutuallyExclusiveCallbackGroup()  # MjData is touched from one callback at a time
+        self._timers = []
+        if self.get_parameter("autostart").value:
+            self.trigger_configure()
+            self.trigger_activate()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        import sim
+        from sim.rendering import CameraRenderer
+
+        p = lambda name: self.get_parameter(name).value  # noqa: E731
+        self.hw = load_hardware_config(p("hardware_config"))
+        self.rtf = float(p("real_time_factor"))
+        self.step_dt = 1.0 / float(p("step_rate_hz"))
+        self.env = sim.make_env(
+            p("task"),
+            hardware=self.hw.source,
+            policy_rate_hz=float(p("step_rate_hz")),
+            max_episode_steps=10**9,
+            terminate_on_success=False,
+        )
+        self.obs, _ = self.env.reset(seed=int(p("seed")))
+        base = self.env.unwrapped
+        self._renderers = {
+            cam.name: CameraRenderer(base.model, cam.width, cam.height) for cam in self.hw.cameras
+        }
+        self.sim_time = 0.0
+        self.steps = 0
+        self.command = self._current_command()
+        self.success = False
+        self.pub_joints = self.create_lifecycle_publisher(JointState, "joint_states", common.SENSOR_PUB_QOS)
+        self.pub_images = {
+            cam.name: self.create_lifecycle_publisher(Image, cam.image_topic, common.SENSOR_PUB_QOS)
+            for cam in self.hw.cameras
+        }
+        self.pub_success = self.create_lifecycle_publisher(Bool, "~/success", common.COMMAND_QOS)
+        self.pub_clock = None
+        if p("publish_clock"):
+            self.pub_clock = self.create_publisher(Clock, "/clock", common.SENSOR_PUB_QOS)
+        self.pub_diag = self.create_publisher(common.DiagnosticArray, "/diagnostics", 10)
+        self.sub_commands = self.create_subscription(
+            Float64MultiArray, "commands", self._on_command, common.COMMAND_QOS, callback_group=self._group
+        )
+        self.srv_reset = self.create_service(Trigger, "~/reset", self._on_reset, callback_group=self._group)
+        self.bad_commands = 0
+        self.get_logger().info(
+            f"{self.hw.name} task {p('task')}: {self.hw.num_joints} joints, cameras "
+            f"{[c.name for c in self.hw.cameras]}, rtf {self.rtf:g}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        period = self.step_dt / self.rtf if self.rtf > 0 else 1e-4
+        # Sim-time pacing: wall timers, since the sim itself is the clock.
+        self._timers = [
+            self.create_timer(period, self._step, callback_group=self._group),
+            self.create_timer(1.0, self._diagnose),
+        ]
+        self._next_frame = {cam.name: 0.0 for cam in self.hw.cameras}
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._timers = []
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        self.close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def close(self) -> None:
+        if self.env is not None:
+            for renderer in self._renderers.values():
+                renderer.close()
+            self.env.close()
+            self.env = None
+
+    # -- callbacks ---------------------------------------------------------------------------------
+    def _current_command(self) -> np.ndarray:
+        obs = self.obs
+        return np.append(obs[keys.JOINT_POS], obs[keys.GRIPPER_POS]).astype(np.float64)
+
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        values = np.asarray(msg.data, dtype=np.float64)
+        if values.shape != (self.hw.action_dim,) or not np.all(np.isfinite(values)):
+            self.bad_commands += 1
+            self.get_logger().error(
+                f"commands: expected {self.hw.action_dim} finite values ({self.hw.num_joints} joints + gripper), "
+                f"got {values.shape[0]}; ignored",
+                throttle_duration_sec=1.0,
+            )
+            return
+        self.command = values
+
+    def _on_reset(self, request, response):
+        self.obs, _ = self.env.reset(seed=int(self.get_parameter("seed").value) + self.steps)
+        self.command = self._current_command()
+        self.success = False
+        response.success, response.message = True, "episode reset"
+        return response
+
+    def _stamp(self):
+        if self.pub_clock is not None:
+            return common.to_stamp(self.sim_time)
+        return self.get_clock().now().to_msg()
+
+    def _step(self) -> None:
+        obs, _reward, _terminated, _truncated, info = self.env.step(self.command.astype(np.float32))
+        self.obs = obs
+        self.sim_time += self.step_dt
+        self.steps += 1
+        self.success = bool(info.get("is_success", False))
+        stamp = self._stamp()
+        if self.pub_clock is not None:
+            self.pub_clock.publish(Clock(clock=stamp))
+        joints = JointState(name=[*self.hw.joint_names, self.hw.gripper.name])
+        joints.header.stamp = stamp
+        joints.position = [*obs[keys.JOINT_POS].tolist(), float(obs[keys.GRIPPER_POS][0])]
+        joints.velocity = [*obs[keys.JOINT_VEL].tolist(), 0.0]
+        self.pub_joints.publish(joints)
+        self.pub_success.publish(Bool(data=self.success))
+        data = self.env.unwrapped.data
+        for cam in self.hw.cameras:
+            if self.sim_time + 1e-9 >= self._next_frame[cam.name]:
+                self._next_frame[cam.name] = self.sim_time + 1.0 / cam.rate_hz
+                pixels = self._renderers[cam.name].render(data, cam.name)
+                self.pub_images[cam.name].publish(common.array_to_image(pixels, stamp, cam.name))
+
+    def _diagnose(self) -> None:
+        level = common.OK if self.bad_commands == 0 else common.WARN
+        self.pub_diag.publish(
+            common.diagnostics(
+                self,
+                level,
+                "stepping",
+                {
+                    "sim_time_s": f"{self.sim_time:.2f}",
+                    "steps": self.steps,
+                    "bad_commands": self.bad_commands,
+                },
+            )
+        )
+
+
+def main(args=None) -> int:
+    return common.run(SimRobotNode, args=args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
