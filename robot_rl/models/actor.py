@@ -1,0 +1,193 @@
+r"""The RL actor and the deployable policy built around it.
+
+`TanhGaussianActor` is the pure network: normalised flat observation -> a Gaussian whose
+samples are squashed by tanh into [-1, 1]^act_dim (SAC, RLPD, Cal-QL, WSRL, DSRL; IQL's
+advantage-weighted regression uses its `log_prob` of dataset actions).
+
+`ActorPolicy` is what actors, the inference server and evaluation load: the observation keys
+it reads (robot_rl.keys names), the observation normaliser, the actor and the action bounds.
+It is saved as `policy.safetensors` + `policy.json`; loading needs no training code.
+
+    obs dict --flatten(obs_keys)--> x --(x - mean) / std--> actor --tanh--> a in [-1, 1]
+                                                                     \--> low + (a + 1) / 2 * (high - low)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from robot_rl import keys
+from robot_rl.models.mlp import mlp
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+_ATANH_CLIP = 1.0 - 1e-6
+
+
+class TanhGaussianActor(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)):
+        super().__init__()
+        self.obs_dim, self.act_dim, self.hidden = obs_dim, act_dim, tuple(hidden)
+        self.net = mlp(obs_dim, hidden, 2 * act_dim)
+
+    def _stats(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        # Soft clamp keeps gradients alive at the bounds.
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
+        return mean, log_std
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised sample and its log-probability: (B, act_dim), (B,)."""
+        mean, log_std = self._stats(obs)
+        std = log_std.exp()
+        u = mean + std * torch.randn_like(mean)
+        action = torch.tanh(u)
+        log_prob = _normal_log_prob(u, mean, log_std) - _tanh_log_det(u)
+        return action, log_prob
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Log-probability of given actions in [-1, 1] (clipped just inside the bounds)."""
+        mean, log_std = self._stats(obs)
+        u = torch.atanh(action.clamp(-_ATANH_CLIP, _ATANH_CLIP))
+        return _normal_log_prob(u, mean, log_std) - _tanh_log_det(u)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self._stats(obs)[0])
+
+
+def _normal_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    z = (u - mean) * torch.exp(-log_std)
+    return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def _tanh_log_det(u: torch.Tensor) -> torch.Tensor:
+    # log(1 - tanh(u)^2), written stably.
+    return (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(-1)
+
+
+class ActorPolicy(nn.Module):
+    """Observation keys + normaliser + TanhGaussianActor + action bounds; save/load without pickle."""
+
+    def __init__(
+        self,
+        obs_keys: Sequence[str],
+        obs_dims: Sequence[int],
+        act_low: np.ndarray | Sequence[float],
+        act_high: np.ndarray | Sequence[float],
+        hidden: tuple[int, ...] = (256, 256),
+        obs_mean: np.ndarray | None = None,
+        obs_std: np.ndarray | None = None,
+    ):
+        super().__init__()
+        if len(obs_keys) != len(obs_dims) or not obs_keys:
+            raise ValueError(f"obs_keys {list(obs_keys)} and obs_dims {list(obs_dims)} must match, non-empty")
+        for key in obs_keys:
+            if keys.is_image_key(key):
+                raise ValueError(f"ActorPolicy is state-based; image key {key!r} is not supported")
+        self.obs_keys, self.obs_dims = list(obs_keys), [int(d) for d in obs_dims]
+        obs_dim = sum(self.obs_dims)
+        low = torch.as_tensor(np.asarray(act_low, dtype=np.float32))
+        high = torch.as_tensor(np.asarray(act_high, dtype=np.float32))
+        if low.shape != high.shape or low.dim() != 1 or bool((high <= low).any()):
+            raise ValueError("act_low/act_high must be 1-D of equal length with high > low everywhere")
+        self.actor = TanhGaussianActor(obs_dim, low.numel(), hidden)
+        mean = np.zeros(obs_dim, np.float32) if obs_mean is None else np.asarray(obs_mean, np.float32)
+        std = np.ones(obs_dim, np.float32) if obs_std is None else np.asarray(obs_std, np.float32)
+        if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
+            raise ValueError(f"obs_mean/obs_std must have shape ({obs_dim},)")
+        self.register_buffer("obs_mean", torch.as_tensor(mean))
+        self.register_buffer("obs_std", torch.as_tensor(np.maximum(std, 1e-6)))
+        self.register_buffer("act_low", low)
+        self.register_buffer("act_high", high)
+
+    @property
+    def obs_dim(self) -> int:
+        return sum(self.obs_dims)
+
+    @property
+    def act_dim(self) -> int:
+        return self.act_low.numel()
+
+    # -- conversions between the robot's units and the algorithm's --------------------------
+    def flatten_obs(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Concatenate obs_keys in order: (..., obs_dim) float32 (raw units)."""
+        parts = []
+        for key, dim in zip(self.obs_keys, self.obs_dims):
+            if key not in obs:
+                raise KeyError(f"observation lacks key {key!r} (have: {sorted(obs)})")
+            value = np.asarray(obs[key], dtype=np.float32)
+            if value.shape[-1:] != (dim,):
+                raise ValueError(f"observation {key!r} has shape {value.shape}, expected (..., {dim})")
+            parts.append(value)
+        return np.concatenate(parts, axis=-1)
+
+    def normalize_obs(self, flat: torch.Tensor) -> torch.Tensor:
+        return (flat - self.obs_mean) / self.obs_std
+
+    def to_env_action(self, unit: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] -> [low, high]."""
+        return self.act_low + (unit.clamp(-1, 1) + 1.0) * 0.5 * (self.act_high - self.act_low)
+
+    def from_env_action(self, action: torch.Tensor) -> torch.Tensor:
+        """[low, high] -> [-1, 1] (clipped)."""
+        return ((action - self.act_low) / (self.act_high - self.act_low) * 2.0 - 1.0).clamp(-1, 1)
+
+    @torch.no_grad()
+    def predict_action(
+        self, obs: Mapping[str, np.ndarray], deterministic: bool = True
+    ) -> dict[str, np.ndarray]:
+        """One observation (or a batch with a leading axis) -> {keys.ACTION: action in env units}."""
+        x = self.normalize_obs(torch.as_tensor(self.flatten_obs(obs)))
+        unit = self.actor.mode(x) if deterministic else self.actor.sample(x)[0]
+        return {keys.ACTION: self.to_env_action(unit).numpy()}
+
+    # -- files -------------------------------------------------------------------------------
+    def config(self) -> dict:
+        return {
+            "kind": "actor_policy",
+            "obs_keys": self.obs_keys,
+            "obs_dims": self.obs_dims,
+            "act_dim": self.act_dim,
+            "hidden": list(self.actor.hidden),
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(tensors, str(directory / "policy.safetensors.tmp"))
+        (directory / "policy.json.tmp").write_text(json.dumps(self.config(), indent=2))
+        (directory / "policy.safetensors.tmp").replace(directory / "policy.safetensors")
+        (directory / "policy.json.tmp").replace(directory / "policy.json")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ActorPolicy:
+        directory = Path(directory)
+        config_path = directory / "policy.json"
+        try:
+            config = json.loads(config_path.read_text())
+        except OSError as exc:
+            raise FileNotFoundError(f"{config_path}: cannot read policy config ({exc.strerror})") from exc
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{config_path}: not valid JSON: {exc}") from exc
+        if config.get("kind") != "actor_policy":
+            raise ValueError(f"{config_path}: kind is {config.get('kind')!r}, expected 'actor_policy'")
+        act_dim = int(config["act_dim"])
+        policy = cls(
+            config["obs_keys"],
+            config["obs_dims"],
+            -np.ones(act_dim),
+            np.ones(act_dim),
+            tuple(config["hidden"]),
+        )
+        weights = load_file(str(directory / "policy.safetensors"))
+        policy.load_state_dict(weights)
+        return policy

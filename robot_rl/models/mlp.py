@@ -1,0 +1,85 @@
+"""Multi-layer perceptrons, single and as a fused ensemble.
+
+`EnsembleMLP` evaluates N independent networks in one batched matmul per layer
+(`torch.baddbmm` over a leading member axis), so a 10-critic ensemble costs about what one
+wide layer costs, with no Python loop over members. Inputs are either shared by every member,
+shape (B, in), or per member, shape (N, B, in); outputs are always (N, B, out).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, layer_norm: bool = False) -> nn.Sequential:
+    """Linear -> [LayerNorm] -> ReLU for each hidden width, then a linear head."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        layers.append(nn.Linear(width, h))
+        if layer_norm:
+            layers.append(nn.LayerNorm(h))
+        layers.append(nn.ReLU())
+        width = h
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+class EnsembleLinear(nn.Module):
+    """N independent linear layers applied as one batched matmul: (N, B, in) -> (N, B, out)."""
+
+    def __init__(self, members: int, in_dim: int, out_dim: int):
+        super().__init__()
+        self.members, self.in_dim, self.out_dim = members, in_dim, out_dim
+        self.weight = nn.Parameter(torch.empty(members, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_dim))
+        # The same initialisation nn.Linear uses, member by member.
+        bound = 1.0 / math.sqrt(in_dim)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            # Shared input: one matmul against all members' weights side by side.
+            out = x @ self.weight.transpose(0, 1).reshape(self.in_dim, self.members * self.out_dim)
+            return out.view(x.shape[0], self.members, self.out_dim).transpose(0, 1) + self.bias
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleLayerNorm(nn.Module):
+    """LayerNorm over the feature axis with separate affine parameters per member."""
+
+    def __init__(self, members: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(members, 1, dim))
+        self.bias = nn.Parameter(torch.zeros(members, 1, dim))
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.layer_norm(x, (self.dim,)) * self.weight + self.bias
+
+
+class EnsembleMLP(nn.Module):
+    """N MLPs of identical shape evaluated together: (B, in) or (N, B, in) -> (N, B, out)."""
+
+    def __init__(
+        self, members: int, in_dim: int, hidden: tuple[int, ...], out_dim: int, layer_norm: bool = False
+    ):
+        super().__init__()
+        self.members = members
+        layers: list[nn.Module] = []
+        width = in_dim
+        for h in hidden:
+            layers.append(EnsembleLinear(members, width, h))
+            if layer_norm:
+                layers.append(EnsembleLayerNorm(members, h))
+            layers.append(nn.ReLU())
+            width = h
+        layers.append(EnsembleLinear(members, width, out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,97 @@
+"""Fused ensembles compute what separate networks would; the actor's densities are right."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from robot_rl import keys
+from robot_rl.models.actor import ActorPolicy, TanhGaussianActor
+from robot_rl.models.critics import QEnsemble
+from robot_rl.models.mlp import EnsembleLinear, EnsembleMLP
+
+
+def test_ensemble_linear_matches_member_by_member():
+    torch.manual_seed(0)
+    layer = EnsembleLinear(4, 5, 3)
+    shared = torch.randn(7, 5)
+    per_member = torch.randn(4, 7, 5)
+    out_shared, out_each = layer(shared), layer(per_member)
+    for m in range(4):
+        expect_shared = shared @ layer.weight[m] + layer.bias[m]
+        expect_each = per_member[m] @ layer.weight[m] + layer.bias[m]
+        torch.testing.assert_close(out_shared[m], expect_shared)
+        torch.testing.assert_close(out_each[m], expect_each)
+
+
+def test_ensemble_members_are_independent():
+    torch.manual_seed(0)
+    net = EnsembleMLP(3, 4, (8,), 1, layer_norm=True)
+    x = torch.randn(5, 4)
+    net(x)[1].sum().backward()
+    for p in net.parameters():
+        grads = p.grad.flatten(1).abs().sum(1)
+        assert grads[0] == 0 and grads[2] == 0 and grads[1] > 0
+
+
+def test_q_ensemble_flattens_leading_axes():
+    q = QEnsemble(4, 2, (16,), members=5)
+    obs, act = torch.randn(3, 7, 4), torch.randn(3, 7, 2)
+    out = q(obs, act)
+    assert out.shape == (5, 3, 7)
+    torch.testing.assert_close(out[:, 1], q(obs[1], act[1]))
+
+
+def test_tanh_gaussian_log_prob_matches_density_of_samples():
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(3, 2, (16,))
+    obs = torch.randn(4, 3)
+    action, log_prob = actor.sample(obs)
+    assert action.abs().max() < 1
+    torch.testing.assert_close(actor.log_prob(obs, action), log_prob, atol=2e-3, rtol=1e-3)
+
+
+def test_tanh_gaussian_density_integrates_to_one_in_1d():
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(1, 1, (8,))
+    grid = torch.linspace(-0.999, 0.999, 20001).unsqueeze(1)
+    density = actor.log_prob(torch.zeros(grid.shape[0], 1), grid).exp()
+    integral = torch.trapezoid(density, grid.squeeze(1)).item()
+    assert math.isclose(integral, 1.0, abs_tol=0.02)
+
+
+def test_actor_policy_round_trip(tmp_path):
+    policy = ActorPolicy(
+        [keys.JOINT_POS, keys.GRIPPER_POS],
+        [6, 1],
+        [-2.0] * 7,
+        [2.0] * 7,
+        hidden=(16, 16),
+        obs_mean=np.ones(7),
+        obs_std=np.full(7, 2.0),
+    )
+    obs = {
+        keys.JOINT_POS: np.linspace(-1, 1, 6, dtype=np.float32),
+        keys.GRIPPER_POS: np.array([0.5], np.float32),
+    }
+    before = policy.predict_action(obs)[keys.ACTION]
+    assert before.shape == (7,) and np.all(np.abs(before) <= 2.0)
+    loaded = ActorPolicy.load(policy.save(tmp_path / "p"))
+    np.testing.assert_allclose(loaded.predict_action(obs)[keys.ACTION], before)
+    assert not any(p.suffix == ".pt" for p in (tmp_path / "p").iterdir())
+
+
+def test_actor_policy_rejects_bad_input(tmp_path):
+    policy = ActorPolicy([keys.JOINT_POS], [6], [-1.0] * 7, [1.0] * 7, hidden=(8,))
+    with pytest.raises(KeyError, match="joint_pos"):
+        policy.predict_action({keys.GRIPPER_POS: np.zeros(1)})
+    with pytest.raises(ValueError, match="expected"):
+        policy.predict_action({keys.JOINT_POS: np.zeros(5)})
+    with pytest.raises(ValueError, match="image"):
+        ActorPolicy([keys.image_key("front")], [3], [-1.0], [1.0])
+    (tmp_path / "policy.json").write_text("{not json")
+    with pytest.raises(ValueError, match="policy.json"):
+        ActorPolicy.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="policy.json"):
+        ActorPolicy.load(tmp_path / "missing")
