@@ -1,0 +1,73 @@
+"""Rolling out the scripted experts: one episode, many in parallel processes, success tables.
+
+    steps, success = rollout_episode(env, expert, seed)      # steps: key -> (T, ...) arrays
+    rates = success_rates(["push"], ["expert", "poor"], episodes=100, workers=2)
+
+Episode e of a run uses env seed `seed + e` and expert seed `seed + e`, so any episode can
+be replayed on its own. Parallel runs split episodes over worker processes (spawned, each
+building its own env); results do not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+
+from robot_rl import keys
+
+
+def rollout_episode(env, expert, seed: int, record: bool = True) -> tuple[dict[str, np.ndarray], bool]:
+    """Run `expert` in `env` from reset(seed) until termination or truncation.
+
+    Recorded per step t: the observation o_t, the action a_t taken from it, the reward r_t and
+    terminal flag that followed. Returns ({} when record=False, success of the last step).
+    """
+    obs, info = env.reset(seed=seed)
+    expert.reset()
+    rows: dict[str, list] = {}
+    success = False
+    while True:
+        action = expert.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        if record:
+            for key, value in obs.items():
+                rows.setdefault(key, []).append(value)
+            rows.setdefault(keys.ACTION, []).append(np.asarray(action, dtype=np.float32))
+            rows.setdefault(keys.REWARD, []).append(np.float32(reward))
+            rows.setdefault(keys.TERMINAL, []).append(bool(terminated))
+        obs, success = next_obs, bool(info["is_success"])
+        if terminated or truncated:
+            break
+    return {k: np.stack(v) for k, v in rows.items()}, success
+
+
+def _run_chunk(args) -> list[bool]:
+    task, quality, seeds, overrides = args
+    import sim
+    from sim.experts import make_expert
+
+    env = sim.make_env(task, **overrides)
+    results = []
+    for seed in seeds:
+        expert = make_expert(task, quality, seed=seed)
+        results.append(rollout_episode(env, expert, seed, record=False)[1])
+    env.close()
+    return results
+
+
+def success_flags(
+    task: str, quality: str, episodes: int, seed: int = 0, workers: int = 1, overrides: dict | None = None
+) -> list[bool]:
+    """Success of each of `episodes` seeded expert episodes, split over `workers` processes."""
+    seeds = list(range(seed, seed + episodes))
+    overrides = overrides or {}
+    if workers <= 1:
+        return _run_chunk((task, quality, seeds, overrides))
+    chunks = [seeds[i::workers] for i in range(workers)]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        parts = pool.map(_run_chunk, [(task, quality, c, overrides) for c in chunks])
+    by_seed = {}
+    for chunk, part in zip(chunks, parts):
+        by_seed.update(zip(chunk, part))
+    return [by_seed[s] for s in seeds]
