@@ -44,8 +44,18 @@ class Observation:
 class ObservationAssembler:
     """Latest joint state and images per the hardware config; `assemble` or say why not."""
 
-    def __init__(self, hw: HardwareConfig, limits: StalenessLimits, cameras: Sequence[str] | None = None):
+    def __init__(
+        self,
+        hw: HardwareConfig,
+        limits: StalenessLimits,
+        cameras: Sequence[str] | None = None,
+        state_keys: Sequence[str] = (),
+    ):
+        """`state_keys`: task-state keys (OBJECT_POSE, GOAL_POS) from a perception stack or the
+        sim node, held to the joint-state age limit."""
         self.hw = hw
+        self.state_keys = tuple(state_keys)
+        self._extra: dict[str, tuple[float, np.ndarray]] = {}
         self.limits = limits
         self.cameras = tuple(c.name for c in hw.cameras) if cameras is None else tuple(cameras)
         for name in self.cameras:
@@ -85,6 +95,11 @@ class ObservationAssembler:
             stamp, q, qd, _ = self._state
             self._state = (stamp, q, qd, float(opening_fraction))
 
+    def on_state(self, key: str, stamp: float, value) -> None:
+        """A task-state value (e.g. OBJECT_POSE (7,)) measured at `stamp`."""
+        if key in self.state_keys:
+            self._extra[key] = (stamp, np.asarray(value, dtype=np.float32))
+
     def on_image(self, camera: str, stamp: float, image: np.ndarray) -> None:
         """Store a frame (H, W, 3) uint8. Raises ValueError on a size the config does not name."""
         if camera not in self.cameras:
@@ -115,6 +130,15 @@ class ObservationAssembler:
             keys.JOINT_VEL: qd,
             keys.GRIPPER_POS: np.array([gripper], dtype=np.float32),
         }
+        for key in self.state_keys:
+            extra = self._extra.get(key)
+            if extra is None:
+                self.why_not = f"no {key} yet"
+                return None
+            if now - extra[0] > self.limits.joint_state_max_age_s:
+                self.why_not = f"{key} is {(now - extra[0]) * 1e3:.0f} ms old"
+                return None
+            values[key] = extra[1]
         for camera in self.cameras:
             frame = self._images.get(camera)
             if frame is None:

@@ -31,6 +31,8 @@ TELEOP_CHUNK_TOPIC = "/robot_rl/teleop/chunk"  # teleop -> controller: same filt
 JOY_TOPIC = "/joy"
 LEADER_JOINT_STATES_TOPIC = "/leader/joint_states"
 ESTOP_SERVICE = "/robot_rl/estop"
+OBJECT_POSE_TOPIC = "/robot_rl/object_pose"  # task state: sim node or a perception stack
+GOAL_POS_TOPIC = "/robot_rl/goal_pos"
 RECORDER_NAMESPACE = "/robot_rl/recorder"
 POLICY_NAMESPACE = "/robot_rl/policy"
 
@@ -114,7 +116,12 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
                     "step_rate_hz": 100.0,
                     "autostart": True,
                 },
-                remappings=(state, ("commands", hw.controller.command_topic)),
+                remappings=(
+                    state,
+                    ("commands", hw.controller.command_topic),
+                    ("object_pose", OBJECT_POSE_TOPIC),
+                    ("goal_pos", GOAL_POS_TOPIC),
+                ),
             )
         )
     nodes.append(
@@ -147,6 +154,8 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
                 remappings=(
                     state,
                     ("action_chunk", ACTION_CHUNK_TOPIC),
+                    ("object_pose", OBJECT_POSE_TOPIC),
+                    ("goal_pos", GOAL_POS_TOPIC),
                     ("~/enable", f"{POLICY_NAMESPACE}/enable"),
                 ),
             )

@@ -3,6 +3,8 @@
     publishes   joint_states (sensor_msgs/JointState)       arm joints + gripper (opening 0..1)
                 <camera topic per hardware config> (Image)   rgb8, at each camera's rate_hz
                 ~/success (std_msgs/Bool)                    the task's success, every step
+                object_pose (PoseStamped), goal_pos (PointStamped)  task state, base frame, as a
+                                                             perception stack would publish it
                 /clock (rosgraph_msgs/Clock)                 when real_time_factor is 0
                 /diagnostics
     subscribes  commands (std_msgs/Float64MultiArray)        J arm targets + 1 gripper command,
@@ -20,6 +22,7 @@ the sim still. With `autostart` it configures and activates itself.
 from __future__ import annotations
 
 import numpy as np
+from geometry_msgs.msg import PointStamped, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
@@ -81,6 +84,8 @@ class SimRobotNode(LifecycleNode):
             for cam in self.hw.cameras
         }
         self.pub_success = self.create_lifecycle_publisher(Bool, "~/success", common.COMMAND_QOS)
+        self.pub_object = self.create_lifecycle_publisher(PoseStamped, "object_pose", common.SENSOR_PUB_QOS)
+        self.pub_goal = self.create_lifecycle_publisher(PointStamped, "goal_pos", common.SENSOR_PUB_QOS)
         self.pub_clock = None
         if p("publish_clock"):
             self.pub_clock = self.create_publisher(Clock, "/clock", common.SENSOR_PUB_QOS)
@@ -167,6 +172,22 @@ class SimRobotNode(LifecycleNode):
         joints.velocity = [*obs[keys.JOINT_VEL].tolist(), 0.0]
         self.pub_joints.publish(joints)
         self.pub_success.publish(Bool(data=self.success))
+        if keys.OBJECT_POSE in obs:
+            pose = PoseStamped()
+            pose.header.stamp, pose.header.frame_id = stamp, self.hw.model.base_body
+            p, q = obs[keys.OBJECT_POSE][:3].tolist(), obs[keys.OBJECT_POSE][3:].tolist()
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = p
+            (
+                pose.pose.orientation.w,
+                pose.pose.orientation.x,
+                pose.pose.orientation.y,
+                pose.pose.orientation.z,
+            ) = q
+            self.pub_object.publish(pose)
+        goal = PointStamped()
+        goal.header.stamp, goal.header.frame_id = stamp, self.hw.model.base_body
+        goal.point.x, goal.point.y, goal.point.z = obs[keys.GOAL_POS].tolist()
+        self.pub_goal.publish(goal)
         data = self.env.unwrapped.data
         for cam in self.hw.cameras:
             if self.sim_time + 1e-9 >= self._next_frame[cam.name]:

@@ -54,3 +54,13 @@ def test_bad_inputs_named(hw):
     assert no_cams.assemble(1.0) is None and "gripper" in no_cams.why_not
     no_cams.on_gripper(0.3)
     assert no_cams.assemble(1.0).values[keys.GRIPPER_POS].tolist() == pytest.approx([0.3])
+
+
+def test_task_state_keys_required_and_fresh(hw):
+    asm = ObservationAssembler(hw, StalenessLimits(0.1, 0.2), cameras=[], state_keys=[keys.OBJECT_POSE])
+    asm.on_joint_state(5.0, [*hw.joint_names, hw.gripper.name], np.zeros(7))
+    assert asm.assemble(5.0) is None and asm.why_not == "no object_pose yet"
+    asm.on_state(keys.OBJECT_POSE, 4.8, np.arange(7))
+    assert asm.assemble(5.0) is None and "object_pose is 200 ms old" in asm.why_not
+    asm.on_state(keys.OBJECT_POSE, 5.0, np.arange(7))
+    np.testing.assert_array_equal(asm.assemble(5.0).values[keys.OBJECT_POSE], np.arange(7))
