@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 SYSTEM_LIBS := libosmesa6
 
-.PHONY: demo test lint format system-deps venv clean bench-env
+.PHONY: demo test lint format system-deps venv clean bench-env bench-metaworld
 
 venv: $(STAMP)
 
@@ -50,6 +50,14 @@ lint: $(STAMP)
 # Benchmarks (bench/*.py) compare against peers installed here; see README "Benchmarks".
 bench-env: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
+
+# Meta-World pins mujoco==3.3.0 (we use 3.3.x newer), so it lives in its own venv; used by
+# bench/sim_throughput.py through a subprocess.
+bench-metaworld: .venv-metaworld/.installed
+.venv-metaworld/.installed:
+	$(PYTHON) -m venv .venv-metaworld
+	.venv-metaworld/bin/pip install --quiet "metaworld>=3.1,<4" "packaging>=23"
+	@touch $@
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache .ruff_cache
