@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 SYSTEM_LIBS := libosmesa6
 
-.PHONY: demo test lint format system-deps venv clean bench-env bench-metaworld
+.PHONY: demo test lint format system-deps venv clean bench-env bench-d3rlpy bench-metaworld
 
 venv: $(STAMP)
 
@@ -50,6 +50,14 @@ lint: $(STAMP)
 # Benchmarks (bench/*.py) compare against peers installed here; see README "Benchmarks".
 bench-env: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
+
+# d3rlpy (bench/learner_throughput.py) pins gymnasium==1.0.0, which clashes with ours, so it
+# gets its own venv. torch and the rest are shared with .venv through a .pth line that comes
+# after the venv's own site-packages (its gymnasium wins there; .venv is never modified).
+bench-d3rlpy: $(STAMP)
+	@test -x .venv-d3rlpy/bin/python || $(PYTHON) -m venv .venv-d3rlpy
+	.venv-d3rlpy/bin/python -c "import sysconfig, pathlib, sys; pathlib.Path(sysconfig.get_paths()['purelib'], '_robot_rl_shared.pth').write_text(sys.argv[1] + '\\n')" "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	.venv-d3rlpy/bin/python -m pip install --quiet "d3rlpy==2.8.1" "gymnasium==1.0.0"
 
 # Meta-World pins mujoco==3.3.0 (we use 3.3.x newer), so it lives in its own venv; used by
 # bench/sim_throughput.py through a subprocess.
