@@ -14,6 +14,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("robot_rl.config.cli", "validate a hardware config and print its summary"),
+    "data": ("robot_rl.data.cli", "episode stores: info, validate, merge, split, export-video, plot, convert"),
     "bringup": ("ros_nodes.bringup", "run the ROS 2 node graph here, one process per node (no ros2 launch needed)"),
     "serve": ("robot_rl.serving.cli", "serve policies to robots over ZeroMQ (CURVE beyond loopback)"),
     "keygen": ("robot_rl.serving.keygen_cli", "make a CURVE key pair for a server, robot or learner"),

@@ -382,7 +382,10 @@ class EpisodeStore:
     def all_meta(self) -> dict[str, np.ndarray]:
         """Every metadata column for the committed episodes (success as int8, -1 unknown)."""
         n = len(self._ends)
-        return {c: np.asarray(self._array(f"meta/{c}")[:n]) for c in (*_STR_COLUMNS, "success", "start_time")}
+        out = {c: np.array([str(v) for v in self._array(f"meta/{c}")[:n]], dtype=str) for c in _STR_COLUMNS}
+        for c in ("success", "start_time"):
+            out[c] = np.asarray(self._array(f"meta/{c}")[:n])
+        return out
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         for i in range(len(self)):
