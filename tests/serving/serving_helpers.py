@@ -62,3 +62,51 @@ def secure_client(key_set, endpoint: str, name: str, timeout_s: float = 5.0) -> 
         server_public=curve.load_keypair(key_set / "server.key", need_secret=False).public,
     )
     return InferenceClient(transport, timeout_s=timeout_s)
+
+
+class RawPeer:
+    """A bare DEALER socket for sending frames the client library would never produce."""
+
+    def __init__(self, endpoint: str):
+        import zmq
+
+        self._zmq = zmq
+        self.context = zmq.Context.instance()
+        self.sock = self.context.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(endpoint)
+
+    def send(self, frames) -> None:
+        self.sock.send_multipart(frames)
+
+    def recv(self, timeout_s: float = 5.0):
+        """The next reply as (header dict, array frames), or None on timeout."""
+        import msgpack
+
+        if not self.sock.poll(int(timeout_s * 1000)):
+            return None
+        frames = self.sock.recv_multipart()
+        return msgpack.unpackb(frames[0], raw=False), frames[1:]
+
+    def infer_frames(self, rid: int, policy: str = "pick", obs=None, stamp: float = 1.0):
+        from robot_rl.serving import wire
+
+        header = {"v": 1, "op": "infer", "id": rid, "policy": policy, "stamp": stamp}
+        return [bytes(f) for f in wire.encode(header, valid_obs() if obs is None else obs)]
+
+    def assert_serves(self, rid: int, timeout_s: float = 5.0) -> dict:
+        """Send a valid request and wait for its reply, collecting the replies that come first."""
+        self.send(self.infer_frames(rid))
+        others = []
+        while True:
+            got = self.recv(timeout_s)
+            assert got is not None, f"no reply to valid request {rid}"
+            header, frames = got
+            if header.get("id") == rid:
+                assert header["ok"], header
+                assert len(frames) == 1
+                return {"reply": header, "others": others}
+            others.append(header)
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
