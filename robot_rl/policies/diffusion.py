@@ -12,7 +12,8 @@ Timing (To = obs_horizon, Tp = pred_horizon, Ta = action_horizon; one cell = one
 `predict_action(obs)` takes obs[key] of shape (B, To, *shape) in raw units (images uint8
 (B, To, H, W, 3)) and returns the (B, Ta, A) actions that start at the current step, in raw
 action units (joint targets then gripper). `compute_loss(batch)` is the DDPM training loss on
-batch[key] (B, To, ...) and batch[ACTION] (B, Tp, A).
+batch["obs"][key] (B, To, ...) and batch[ACTION] (B, Tp, A), the layout of robot_rl.data's
+SequenceDataset; `forward(batch)` is the same loss (so DistributedDataParallel can wrap it).
 
 The normalizer is part of the policy: per-key affine maps (x * scale + offset, into [-1, 1])
 stored as buffers, so weights and statistics travel in one safetensors file. The sampler is
@@ -27,9 +28,10 @@ parameterisation f(x, t) = c_skip(t) x + c_out(t) F(x, t), so that f(x, 0) = x e
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -41,6 +43,7 @@ from robot_rl.models.vision import ResNet18Encoder
 from robot_rl.policies import samplers
 
 KIND = "diffusion_policy"
+OBS = "obs"  # training batches: {OBS: {key: (B, To, ...)}, keys.ACTION: (B, Tp, A)} (robot_rl.data's layout)
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "uint8": torch.uint8}
 
 
@@ -239,14 +242,17 @@ class DiffusionPolicy(nn.Module):
     # ---- training ---------------------------------------------------------------------------
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """DDPM loss: noise the normalized action sequence at a random step, predict noise (or x0)."""
-        cond = self.encode_obs(batch)
-        x0 = self.normalize(keys.ACTION, batch[keys.ACTION].to(cond.dtype))
+        cond = self.encode_obs(batch[OBS])
+        x0 = self.normalize(keys.ACTION, batch[keys.ACTION].to(cond.device, cond.dtype))
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.config.num_train_timesteps, (x0.shape[0],), device=x0.device)
         noisy = self.noise_scheduler.add_noise(x0, noise, t)
         pred = self.model(noisy, t, cond)
         target = noise if self.config.prediction_type == "epsilon" else x0
         return nn.functional.mse_loss(pred, target)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.compute_loss(batch)
 
     def encode_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Observation window -> global condition (B, To * features)."""
@@ -284,22 +290,20 @@ class DiffusionPolicy(nn.Module):
     def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
         return (x - getattr(self, f"norm_{key}_offset")) / getattr(self, f"norm_{key}_scale")
 
-    def set_normalization(self, stats: dict[str, dict[str, torch.Tensor]]) -> None:
-        """Fit the per-key affine maps from {key: {"min": (D,), "max": (D,)}} into [-1, 1].
-
-        A dimension whose range is (nearly) zero is centred but not scaled.
-        """
+    def set_normalization(self, scale: Mapping[str, Any], offset: Mapping[str, Any]) -> None:
+        """Set the per-key affine maps y = x * scale + offset (robot_rl.data.normalizer.Normalizer's
+        `scale` / `offset` dicts) for every state key and the action."""
         for key in [*self.config.state_keys, keys.ACTION]:
-            if key not in stats:
-                raise ValueError(f"normalizer statistics lack key {key!r}")
-            lo = torch.as_tensor(stats[key]["min"], dtype=torch.float32).reshape(-1)
-            hi = torch.as_tensor(stats[key]["max"], dtype=torch.float32).reshape(-1)
-            span = hi - lo
-            flat = span < 1e-4
-            scale = torch.where(flat, torch.ones_like(span), 2.0 / span.clamp_min(1e-4))
-            offset = torch.where(flat, -lo - 0.5 * span, -1.0 - lo * scale)
-            getattr(self, f"norm_{key}_scale").copy_(scale)
-            getattr(self, f"norm_{key}_offset").copy_(offset)
+            if key not in scale or key not in offset:
+                raise ValueError(f"normalizer lacks key {key!r} (has {sorted(scale)})")
+            for name, value in (("scale", scale[key]), ("offset", offset[key])):
+                buf = getattr(self, f"norm_{key}_{name}")
+                value = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
+                if value.shape != buf.shape:
+                    raise ValueError(
+                        f"normalizer {key}.{name} has shape {tuple(value.shape)}, expected {tuple(buf.shape)}"
+                    )
+                buf.copy_(value)
 
     # ---- networks as the samplers see them ----------------------------------------------------
     def _denoise_fn(self, cond: torch.Tensor):

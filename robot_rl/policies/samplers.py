@@ -138,4 +138,4 @@ class Consistency:
                 ab = self.alphas_cumprod[self.timesteps[i + 1]]
                 noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
                 x = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        return x0
+        return x0.clamp(-1.0, 1.0)

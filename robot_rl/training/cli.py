@@ -1,0 +1,199 @@
+"""`robot-rl train diffusion ...`: behaviour cloning of a diffusion policy from an episode store.
+
+    robot-rl train diffusion --data demos.zarr --task push --out runs/push --steps 20000
+
+Writes runs/push/{run.yaml, checkpoints/, policy/, tb/} (see robot_rl/training/trainer.py);
+running the same command again after a kill resumes from the last checkpoint. With --task,
+the policy is rolled out in sim every --eval-every steps and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_STATE_KEYS = ("joint_pos", "gripper_pos", "ee_pos", "object_pose", "goal_pos")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="learner", metavar="LEARNER", required=True)
+    p = sub.add_parser("diffusion", help="diffusion policy (DDPM loss, EMA, DDIM sampling)")
+    add_data_arguments(p)
+    p.add_argument(
+        "--obs-keys",
+        default=",".join(DEFAULT_STATE_KEYS),
+        help="comma-separated state keys (those in the store are used)",
+    )
+    p.add_argument(
+        "--cameras", default="", help="comma-separated cameras for image observations, e.g. front,wrist"
+    )
+    p.add_argument("--obs-horizon", type=int, default=2, help="To")
+    p.add_argument("--pred-horizon", type=int, default=16, help="Tp")
+    p.add_argument("--action-horizon", type=int, default=8, help="Ta")
+    p.add_argument(
+        "--down-dims",
+        default="64,128,256",
+        help="U-Net channels per level (256,512,1024 is diffusion_policy's 63M)",
+    )
+    p.add_argument("--crop", type=int, default=84, help="random-crop size for 96x96 images")
+    p.add_argument("--diffusion-steps", type=int, default=100, help="DDPM training timesteps")
+    p.add_argument("--inference-steps", type=int, default=10, help="DDIM steps of the saved policy")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--warmup", type=int, default=500)
+    add_trainer_arguments(p)
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="episode store (zarr) with demonstrations")
+    p.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
+    p.add_argument(
+        "--task", default="", help="sim task for rollout evaluation (push, lift, ...); empty: none"
+    )
+    p.add_argument(
+        "--val-ratio", type=float, default=0.05, help="fraction of episodes held out for validation loss"
+    )
+
+
+def add_trainer_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument(
+        "--eval-every", type=int, default=0, help="rollout evaluation period in steps (0: only at the end)"
+    )
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--eval-workers", type=int, default=1)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from robot_rl import keys
+    from robot_rl.algorithms.diffusion_bc import DiffusionBC, DiffusionBCConfig
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.policies.diffusion import (
+        DiffusionPolicy,
+        DiffusionPolicyConfig,
+        ObsFeature,
+        SamplerConfig,
+        UNetConfig,
+        VisionConfig,
+    )
+
+    store = EpisodeStore.open(args.data, mode="r")
+    wanted = [k for k in _split(args.obs_keys) if k in store.spec]
+    if not wanted:
+        raise ValueError(
+            f"{args.data}: none of --obs-keys {args.obs_keys!r} is in the store (keys: {', '.join(store.keys)})"
+        )
+    images = [keys.image_key(c) for c in _split(args.cameras)]
+    for k in images:
+        if k not in store.spec:
+            raise ValueError(f"{args.data}: no camera key {k!r} (keys: {', '.join(store.keys)})")
+    obs_keys = wanted + images
+    obs_spec = {
+        k: ObsFeature(tuple(int(s) for s in store.spec[k].shape), str(store.spec[k].dtype)) for k in obs_keys
+    }
+    action_dim = int(store.spec[keys.ACTION].shape[0])
+    policy_cfg = DiffusionPolicyConfig(
+        obs_spec=obs_spec,
+        action_dim=action_dim,
+        obs_horizon=args.obs_horizon,
+        pred_horizon=args.pred_horizon,
+        action_horizon=args.action_horizon,
+        num_train_timesteps=args.diffusion_steps,
+        unet=UNetConfig(down_dims=tuple(int(d) for d in _split(args.down_dims))),
+        vision=VisionConfig(crop_shape=(args.crop, args.crop)),
+        sampler=SamplerConfig(kind="ddim", num_steps=args.inference_steps),
+    )
+    torch.manual_seed(args.seed)
+    device = _device(args.device)
+    policy = DiffusionPolicy(policy_cfg)
+    _fit_normalizer(policy, store, wanted)
+    policy.to(device)
+    algo = DiffusionBC(
+        policy, DiffusionBCConfig(lr=args.lr, warmup_steps=args.warmup, total_steps=args.steps)
+    )
+    run_config = {"learner": "diffusion", "data": str(args.data), "policy": _plain(policy_cfg), "lr": args.lr}
+    return _train(args, algo, obs_keys, policy_cfg, run_config)
+
+
+def _train(args, algo, obs_keys, policy_cfg, run_config) -> int:
+    from robot_rl.data.sequence import SequenceConfig, SequenceDataset
+    from robot_rl.training.trainer import Trainer, TrainerConfig
+
+    seq = SequenceConfig(
+        horizon=policy_cfg.pred_horizon,
+        n_obs_steps=policy_cfg.obs_horizon,
+        n_action_steps=policy_cfg.action_horizon,
+        obs_keys=tuple(obs_keys),
+        val_ratio=args.val_ratio,
+    )
+    train = SequenceDataset(args.data, seq, split="train")
+    val = SequenceDataset(args.data, seq, split="val") if args.val_ratio > 0 else None
+    val = val if val is not None and len(val) > 0 else None
+    trainer_cfg = TrainerConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        num_workers=args.num_workers,
+        val_every=args.val_every,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+    )
+    evaluator = (
+        make_evaluator(args.task, args.eval_episodes, args.eval_workers, policy_cfg) if args.task else None
+    )
+    trainer = Trainer(
+        algo, train, args.out, trainer_cfg, val_data=val, evaluator=evaluator, run_config=run_config
+    )
+    metrics = trainer.fit()
+    print("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    print(f"policy: {args.out}/policy")
+    return 0
+
+
+def make_evaluator(task: str, episodes: int, workers: int, policy_cfg):
+    from robot_rl import keys
+    from robot_rl.training.evaluation import EvalConfig, evaluate
+
+    cameras = tuple(k[len(keys.IMAGE_PREFIX) :] for k in policy_cfg.image_keys)
+    cfg = EvalConfig(task=task, episodes=episodes, workers=workers, cameras=cameras)
+
+    def evaluator(policy, step: int) -> dict[str, float]:
+        summary = evaluate(policy, cfg, progress=False).summary()
+        lo, hi = summary["success_low95"], summary["success_high95"]
+        print(
+            f"\n[step {step}] {task}: success {summary['success_rate']:.0%} [{lo:.0%}, {hi:.0%}] over {episodes} episodes"
+        )
+        return summary
+
+    return evaluator
+
+
+def _fit_normalizer(policy, store, state_keys) -> None:
+    from robot_rl import keys
+    from robot_rl.data.normalizer import Normalizer
+
+    norm = Normalizer.from_store(store, {k: "minmax" for k in [*state_keys, keys.ACTION]})
+    policy.set_normalization(norm.scale, norm.offset)
+
+
+def _device(name: str):
+    from robot_rl.training.trainer import resolve_device
+
+    return resolve_device(name)
+
+
+def _plain(config):
+    from robot_rl.config.loader import to_dict
+
+    return to_dict(config)
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]

@@ -1,0 +1,54 @@
+"""`robot-rl distill --teacher CKPT --data demos.zarr --out runs/push_student`: one-step student.
+
+Consistency distillation (robot_rl/algorithms/consistency_distillation.py) of a trained
+diffusion policy on the same demonstrations, through the same trainer: progress bar,
+validation loss, TensorBoard, checkpoints and resume. The student in OUT/policy has the
+teacher's interface; `--student-steps` sets its default number of sampling steps (1).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from robot_rl.training.cli import add_data_arguments, add_trainer_arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--teacher", required=True, help="diffusion policy checkpoint directory (a run's policy/)"
+    )
+    add_data_arguments(parser)
+    parser.add_argument(
+        "--grid-steps", type=int, default=20, help="teacher DDIM steps the student learns to jump"
+    )
+    parser.add_argument("--student-steps", type=int, default=1, help="sampling steps of the saved student")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--warmup", type=int, default=100)
+    add_trainer_arguments(parser)
+    parser.set_defaults(steps=5000)
+
+
+def run(args: argparse.Namespace) -> int:
+    from robot_rl.algorithms.consistency_distillation import (
+        ConsistencyDistillation,
+        ConsistencyDistillationConfig,
+    )
+    from robot_rl.policies import load_policy
+    from robot_rl.training.cli import _device, _plain, _train
+
+    teacher = load_policy(args.teacher, device=str(_device(args.device)))
+    cfg = ConsistencyDistillationConfig(
+        grid_steps=args.grid_steps,
+        student_steps=args.student_steps,
+        lr=args.lr,
+        warmup_steps=args.warmup,
+        total_steps=args.steps,
+    )
+    algo = ConsistencyDistillation(teacher, cfg)
+    run_config = {
+        "learner": "consistency_distillation",
+        "teacher": str(args.teacher),
+        "data": str(args.data),
+        "distill": _plain(cfg),
+    }
+    return _train(args, algo, list(teacher.config.obs_spec), algo.model.config, run_config)
