@@ -22,9 +22,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("robot_rl.training.cli", "train a policy from an episode store (train diffusion ...)"),
     "distill": ("robot_rl.training.distill_cli", "consistency-distill a diffusion policy into a one-step student"),
     "eval": ("robot_rl.training.eval_cli", "roll a policy out in sim: success rate (95% interval), video, PNG"),
-    "train": ("robot_rl.training.cli", "train a policy from an episode store (train diffusion ...)"),
-    "distill": ("robot_rl.training.distill_cli", "consistency-distill a diffusion policy into a one-step student"),
-    "eval": ("robot_rl.training.eval_cli", "roll a policy out in sim: success rate (95% interval), video, PNG"),
 }
 
 
