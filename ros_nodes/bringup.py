@@ -52,8 +52,16 @@ def options_from_args(args: argparse.Namespace) -> GraphOptions:
 
 
 def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
-    """`python -m ros_nodes.<executable> --ros-args ...`: what `ros2 run` would run."""
-    cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}"]
+    """`python -m ros_nodes.launcher <executable> --ros-args ...`: what `ros2 run` would run."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "ros_nodes.launcher",
+        spec.executable,
+        "--ros-args",
+        "-r",
+        f"__node:={spec.name}",
+    ]
     cmd += ["--params-file", str(params_file)]
     for src, dst in spec.remappings:
         cmd += ["-r", f"{src}:={dst}"]

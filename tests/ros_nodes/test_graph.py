@@ -105,7 +105,7 @@ def test_bringup_runs_exactly_the_description(tmp_path):
         cmd = bringup.node_command(spec, bringup.write_params_file(spec, tmp_path))
         ros_args = cmd[cmd.index("--ros-args") + 1 :]
         pairs = list(zip(ros_args[::2], ros_args[1::2]))
-        assert cmd[:3] == [cmd[0], "-m", spec.module]
+        assert cmd[:4] == [cmd[0], "-m", "ros_nodes.launcher", spec.executable]
         assert pairs[0] == ("-r", f"__node:={spec.name}")
         params_file = Path(dict(pairs)["--params-file"])
         assert yaml.safe_load(params_file.read_text()) == {
@@ -121,6 +121,6 @@ def test_bringup_cli_dry_run(capsys):
 
     assert main(["bringup", "--dry-run", "--teleop", "twist"]) == 0
     out = capsys.readouterr().out
-    assert "ros_nodes.teleop_node" in out and "ros_nodes.sim_robot_node" in out
+    assert "ros_nodes.launcher teleop_node" in out and "ros_nodes.launcher sim_robot_node" in out
     assert main(["bringup", "--config", "nope", "--dry-run"]) == 2
     assert "no hardware config 'nope'" in capsys.readouterr().err
