@@ -80,9 +80,9 @@ class CalQL:
         self.critic_target.requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(config.init_temperature), requires_grad=True)
         self.target_entropy = config.target_entropy if config.target_entropy is not None else -float(act_dim)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, fused=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr, fused=True)
         self.steps = 0
 
     @property

@@ -82,9 +82,9 @@ class SAC:
             float(torch.log(torch.tensor(config.init_temperature))), requires_grad=True
         )
         self.target_entropy = config.target_entropy if config.target_entropy is not None else -act_dim / 2.0
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, fused=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr, fused=True)
         self.steps = 0
 
     @property
