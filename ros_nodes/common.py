@@ -5,6 +5,8 @@ Only conversions and the main loop live here; what a node decides lives in robot
 
 from __future__ import annotations
 
+import functools
+import traceback
 from collections.abc import Callable
 
 import numpy as np
@@ -52,6 +54,29 @@ def run(make_node: Callable[[], Node], threads: int = 1, args: list[str] | None 
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def logged_transition(callback: Callable) -> Callable:
+    """rclpy turns an exception in a lifecycle callback into a silent ERROR; log it first."""
+
+    @functools.wraps(callback)
+    def wrapper(node, state):
+        try:
+            return callback(node, state)
+        except Exception as exc:
+            node.get_logger().error(f"{callback.__name__} failed: {exc}\n{traceback.format_exc()}")
+            raise
+
+    return wrapper
+
+
+def autostart(node) -> None:
+    """Configure and activate a lifecycle node now, as a lifecycle manager would; raise if it cannot."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    for name, trigger in (("configure", node.trigger_configure), ("activate", node.trigger_activate)):
+        if trigger() != TransitionCallbackReturn.SUCCESS:
+            raise RuntimeError(f"{node.get_name()}: {name} failed (the error is logged above)")
 
 
 def hardware_from_parameter(node: Node, default: str = "sim_ur5e") -> HardwareConfig:

@@ -71,15 +71,15 @@ class ControllerNode(LifecycleNode):
         self._lock = threading.Lock()  # executor, watchdog and measured state: subscribers vs the loop
         self._timer = None
         if self.get_parameter("autostart").value:
-            self.trigger_configure()
-            self.trigger_activate()
+            common.autostart(self)
 
+    @common.logged_transition
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         p = lambda name: self.get_parameter(name).value  # noqa: E731
         self.hw = load_hardware_config(p("hardware_config"))
         self.period = 1.0 / (p("rate_hz") or self.hw.control_rate_hz)
         self.names = [*self.hw.joint_names, self.hw.gripper.name]
-        self.executor = ChunkExecutor(
+        self.chunks = ChunkExecutor(
             self.hw.action_dim, ExecutorConfig(blend=p("blend"), blend_window_s=p("blend_window_s"))
         )
         self.filter = SafetyFilter(self.hw)
@@ -108,6 +108,7 @@ class ControllerNode(LifecycleNode):
         self.create_timer(1.0, self._diagnose)
         return TransitionCallbackReturn.SUCCESS
 
+    @common.logged_transition
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         self._timer = self.create_timer(self.period, self._control_step, callback_group=self._loop_group)
         return super().on_activate(state)
@@ -139,7 +140,7 @@ class ControllerNode(LifecycleNode):
         try:
             chunk = chunk_from_msg(msg, self.names)
             with self._lock:
-                result = self.executor.submit(chunk, now)
+                result = self.chunks.submit(chunk, now)
                 if result is Submit.ACCEPTED:
                     self.watchdog.chunk_received(now)
         except ValueError as exc:
@@ -168,15 +169,15 @@ class ControllerNode(LifecycleNode):
                 return  # nothing to command until the arm has been seen
             if not self.filter.ready:
                 self.filter.reset(measured)
-                self.executor.hold(measured)
+                self.chunks.hold(measured)
             previous = self.watchdog.mode
             mode = self.watchdog.check(now, self.measured_stamp)
             if mode.holding:
                 if not previous.holding:
-                    self.executor.hold(self.filter.command)  # the next chunk blends in from here
+                    self.chunks.hold(self.filter.command)  # the next chunk blends in from here
                 result = self.filter.hold(measured)
             else:
-                result = self.filter.step(self.executor.sample(now), measured)
+                result = self.filter.step(self.chunks.sample(now), measured)
         self.stats["ticks"] += 1
         if result.reasons:
             self.stats["filtered"] += 1
@@ -204,7 +205,7 @@ class ControllerNode(LifecycleNode):
             "mode": mode.value,
             **self.stats,
             "last_filter_reasons": self.last_reasons,
-            **{f"chunks_{k.value}": v for k, v in self.executor.counts.items()},
+            **{f"chunks_{k.value}": v for k, v in self.chunks.counts.items()},
         }
         if self.watchdog.estopped:
             values["estop_reason"] = self.watchdog.estop_reason

@@ -50,10 +50,10 @@ class SimRobotNode(LifecycleNode):
         self._group = MutuallyExclusiveCallbackGroup()  # MjData is touched from one callback at a time
         self._timers = []
         if self.get_parameter("autostart").value:
-            self.trigger_configure()
-            self.trigger_activate()
+            common.autostart(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    @common.logged_transition
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         import sim
         from sim.rendering import CameraRenderer
@@ -101,6 +101,7 @@ class SimRobotNode(LifecycleNode):
         )
         return TransitionCallbackReturn.SUCCESS
 
+    @common.logged_transition
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         period = self.step_dt / self.rtf if self.rtf > 0 else 1e-4
         # Sim-time pacing: wall timers, since the sim itself is the clock.
