@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +90,9 @@ def build_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = build_config(args)  # security and endpoint checks happen here, before any model loads
+    for name, path in config.policies.items():
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"policy {name!r}: no checkpoint directory {path}")
     from robot_rl.policies import load_policy
     from robot_rl.serving.server import InferenceServer
 
