@@ -218,16 +218,25 @@ class DiffusionPolicy(nn.Module):
         self.reset()
 
     @torch.inference_mode()
-    def predict_action(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """obs[key] (B, To, *shape) raw -> actions (B, Ta, A) raw, starting at the current step."""
+    def predict_action(self, obs: dict[str, torch.Tensor], noise: torch.Tensor | None = None) -> torch.Tensor:
+        """obs[key] (B, To, *shape) raw -> actions (B, Ta, A) raw, starting at the current step.
+
+        `noise` (B, Tp, A), optional: the sampler's initial noise instead of a fresh draw (DSRL
+        steers a frozen policy through it); warm-starting is skipped when it is given.
+        """
         cond = self.encode_obs(obs)
         b = cond.shape[0]
         cfg = self.config
         shape = (b, cfg.pred_horizon, cfg.action_dim)
+        if noise is not None and tuple(noise.shape) != shape:
+            raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {shape} (B, Tp, A)")
         gen = self.generator
         denoise = self._consistency_fn(cond) if cfg.sampler.kind == "consistency" else self._denoise_fn(cond)
         prev = self._prev_chunk
-        if cfg.sampler.warm_start and prev is not None and prev.shape == shape:
+        if noise is not None:
+            x = noise.to(cond.device, cond.dtype)
+            x = self._sampler(denoise, x) if cfg.sampler.kind == "ddim" else self._sampler(denoise, x, gen)
+        elif cfg.sampler.warm_start and prev is not None and prev.shape == shape:
             ta = cfg.action_horizon
             shifted = torch.cat([prev[:, ta:], prev[:, -1:].expand(b, ta, cfg.action_dim)], dim=1)
             x = self._sampler.warm(denoise, shifted, cfg.sampler.warm_start_steps, gen)
