@@ -44,3 +44,22 @@ def register_envs() -> None:
             gym.register(
                 id=env_id, entry_point="sim:make_env", kwargs={"task": task}, disable_env_checker=True
             )
+
+
+def make_vector_env(task: str, num_envs: int, asynchronous: bool = True, **overrides: Any):
+    """`num_envs` copies of make_env(task, **overrides) stepping in parallel worker processes.
+
+    A gymnasium AsyncVectorEnv (spawned workers, each building its own model and renderer) or,
+    with asynchronous=False, a SyncVectorEnv in this process. Autoreset follows gymnasium's
+    default (the step after an episode ends returns the first observation of the next one).
+    """
+    import functools
+
+    import gymnasium as gym
+
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    fns = [functools.partial(make_env, task, **overrides) for _ in range(num_envs)]
+    if asynchronous:
+        return gym.vector.AsyncVectorEnv(fns, context="spawn")
+    return gym.vector.SyncVectorEnv(fns)

@@ -1,8 +1,8 @@
 """Demonstration quality: the same scripted expert with noise, hesitations and sloppy targets.
 
     expert  no flaws: the reference demonstrations
-    medium  small joint noise, occasional hesitation, a few cm of error in where it grasps/pushes
-    poor    larger noise, frequent hesitation, often a grasp or alignment that misses
+    medium  small joint noise, occasional hesitation, 3-6 cm of error in where it grasps/pushes (35%)
+    poor    larger noise, frequent hesitation, a 4-8 cm miss of grasp/push/alignment target (70%)
 
 Everything is drawn from the expert's own seeded generator, so a (task, quality, seed) triple
 always yields the same behaviour against the same env seed.
@@ -25,8 +25,8 @@ class Flaws:
 
 QUALITIES = {
     "expert": Flaws(joint_noise_std=0.0, hesitate_prob=0.0, miss_prob=0.0, miss_distance=(0.0, 0.0)),
-    "medium": Flaws(joint_noise_std=0.01, hesitate_prob=0.08, miss_prob=0.35, miss_distance=(0.015, 0.03)),
-    "poor": Flaws(joint_noise_std=0.025, hesitate_prob=0.2, miss_prob=0.7, miss_distance=(0.02, 0.04)),
+    "medium": Flaws(joint_noise_std=0.01, hesitate_prob=0.08, miss_prob=0.35, miss_distance=(0.03, 0.06)),
+    "poor": Flaws(joint_noise_std=0.025, hesitate_prob=0.2, miss_prob=0.7, miss_distance=(0.04, 0.08)),
 }
 
 

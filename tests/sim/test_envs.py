@@ -160,3 +160,19 @@ def test_registered_gym_ids():
     obs, _ = env.reset(seed=0)
     assert keys.OBJECT_POSE in obs
     env.close()
+
+
+def test_vector_env_steps_copies_with_their_own_seeds():
+    # asynchronous=False keeps this test fast; the worker-process path is the same factory.
+    venv = sim.make_vector_env("reach", 2, asynchronous=False, max_episode_steps=2)
+    try:
+        obs, _ = venv.reset(seed=[0, 1])
+        assert obs[keys.JOINT_POS].shape == (2, 6)
+        assert not np.allclose(obs[keys.GOAL_POS][0], obs[keys.GOAL_POS][1])
+        hold = np.concatenate([obs[keys.JOINT_POS], np.ones((2, 1), np.float32)], axis=1)
+        venv.step(hold)
+        _, _, terminated, truncated, info = venv.step(hold)
+        assert truncated.all() and not terminated.any()
+        assert "is_success" in info
+    finally:
+        venv.close()
