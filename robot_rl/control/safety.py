@@ -68,6 +68,9 @@ class Reason(enum.Flag):
     GRIPPER = enum.auto()  # gripper command clamped to [0, 1] or rate limited
 
 
+_NONE = Reason(0)
+
+
 class FilterResult(NamedTuple):
     command: np.ndarray  # (J + 1,) what is sent: arm joint positions then gripper
     reasons: Reason
@@ -116,7 +119,7 @@ class SafetyFilter:
         """Start from a measured position (J + 1,), at rest. A joint outside the margined limits
         widens its own limit to where it is, so that the filter never jumps it back."""
         position = np.asarray(position, dtype=np.float64)
-        if position.shape != (self.num_joints + 1,) or not np.all(np.isfinite(position)):
+        if position.shape != (self.num_joints + 1,) or not np.isfinite(position).all():
             raise ValueError(
                 f"reset needs a finite position of shape ({self.num_joints + 1},) (arm joints + gripper), "
                 f"got shape {position.shape}"
@@ -127,8 +130,9 @@ class SafetyFilter:
         self.gripper = float(np.clip(position[-1], 0.0, 1.0))
         self.lo = np.minimum(self.lower, self.p)
         self.hi = np.maximum(self.upper, self.p)
-        self._outside = bool(np.any(self.p < self.lower) or np.any(self.p > self.upper))
+        self._outside = bool((self.p < self.lower).any() or (self.p > self.upper).any())
         self._last_target = self.p.copy()
+        self._last_vref = np.zeros(self.num_joints)
         self._last_safe = self.p.copy()
         self._ready = True
 
@@ -143,7 +147,7 @@ class SafetyFilter:
 
     @property
     def stopped(self) -> bool:
-        return not np.any(self.v) and not np.any(self.a)
+        return not self.v.any() and not self.a.any()
 
     # -- one control period ---------------------------------------------------------------
 
@@ -152,7 +156,7 @@ class SafetyFilter:
         `measured` (J + 1,) or (J,) enables the distance-from-measured rule."""
         if not self._ready:
             raise RuntimeError("SafetyFilter.step before reset(measured position)")
-        reasons = Reason(0)
+        reasons = _NONE
         n = self.num_joints
         arm = None
         if target is None:
@@ -161,19 +165,19 @@ class SafetyFilter:
             target = np.asarray(target, dtype=np.float64)
             if target.shape != (n + 1,):
                 reasons |= Reason.WRONG_LENGTH
-            elif not np.all(np.isfinite(target)):
+            elif not np.isfinite(target).all():
                 reasons |= Reason.NON_FINITE
             else:
                 arm = target[:n]
         meas = None
         if measured is not None:
             measured = np.asarray(measured, dtype=np.float64)
-            if measured.shape not in ((n,), (n + 1,)) or not np.all(np.isfinite(measured)):
+            if measured.shape not in ((n,), (n + 1,)) or not np.isfinite(measured).all():
                 reasons |= Reason.BAD_MEASUREMENT
                 arm = None
             else:
                 meas = measured[:n]
-                if np.any(np.abs(self.p - meas) > self.max_step):
+                if (np.abs(self.p - meas) > self.max_step).any():
                     reasons |= Reason.MEASURED_DEVIATION
                     arm = None
         if self._outside:
@@ -181,15 +185,20 @@ class SafetyFilter:
         if arm is None:
             a_next = self._brake()
         else:
+            # The reference velocity comes from the targets as asked, before any clamping
+            # (clamping to the measured position would feed the arm's lag back into it).
+            v_ref = np.minimum(np.maximum((arm - self._last_target) / self.dt, -self.vmax), self.vmax)
+            a_ref = np.minimum(np.maximum((v_ref - self._last_vref) / self.dt, -self.amax), self.amax)
+            self._last_target, self._last_vref = arm, v_ref
             arm, why = self._shape_target(arm, meas)
             if why:
                 reasons |= why
-            a_next, why = self._track(arm)
+            a_next, why = self._track(arm, v_ref, a_ref)
             if why:
                 reasons |= why
         self.p, self.v, self.a = jl.step(self.p, self.v, a_next, self.dt)
         if self._outside:
-            self._outside = bool(np.any(self.p < self.lower) or np.any(self.p > self.upper))
+            self._outside = bool((self.p < self.lower).any() or (self.p > self.upper).any())
         if arm is not None:
             reasons |= self._step_gripper(float(target[n]))
         return FilterResult(np.append(self.p, self.gripper), reasons)
@@ -200,18 +209,18 @@ class SafetyFilter:
     # -- pieces ------------------------------------------------------------------------------
 
     def _shape_target(self, arm: np.ndarray, meas: np.ndarray | None) -> tuple[np.ndarray, Reason]:
-        reasons = Reason(0)
+        reasons = _NONE
         clamped = np.minimum(np.maximum(arm, self.lo), self.hi)
-        if np.any(clamped != arm):
+        if (clamped != arm).any():
             reasons |= Reason.POSITION_LIMIT
         if meas is not None:
             near = np.clip(clamped, meas - self.max_step, meas + self.max_step)
-            if np.any(near != clamped):
+            if (near != clamped).any():
                 reasons |= Reason.MEASURED_STEP
                 clamped = np.clip(near, self.lo, self.hi)
         if self.fk is not None:
             tcp = np.asarray(self.fk(clamped))
-            if np.all(tcp >= self.box_min) and np.all(tcp <= self.box_max):
+            if (tcp >= self.box_min).all() and (tcp <= self.box_max).all():
                 self._last_safe = clamped
             else:
                 reasons |= Reason.WORKSPACE
@@ -222,12 +231,10 @@ class SafetyFilter:
         lo, hi = jl.accel_bounds(self.v, self.a, self.vmax, self.amax, self.jmax, self.dt)
         return np.minimum(np.maximum(jl.brake_accel(self.v, self.a, self.amax, self.jmax, self.dt), lo), hi)
 
-    def _track(self, arm: np.ndarray) -> tuple[np.ndarray, Reason]:
+    def _track(self, arm: np.ndarray, v_ref: np.ndarray, a_ref: np.ndarray) -> tuple[np.ndarray, Reason]:
         """Next acceleration toward target `arm`: exact when feasible, shaped when not."""
         dt = self.dt
-        reasons = Reason(0)
-        v_ref = np.minimum(np.maximum((arm - self._last_target) / dt, -self.vmax), self.vmax)
-        self._last_target = arm
+        reasons = _NONE
         lo, hi = jl.accel_bounds(self.v, self.a, self.vmax, self.amax, self.jmax, dt)
         want = ((arm - self.p) / dt - self.v) / dt  # lands exactly on the target next period
         out = (want < lo) | (want > hi)
@@ -235,16 +242,18 @@ class SafetyFilter:
             jump = np.abs(want - self.a) > self.jmax * dt
             if jump.any():
                 reasons |= Reason.JERK_LIMIT
-            if np.any(np.abs(want) > self.amax):
+            if (np.abs(want) > self.amax).any():
                 reasons |= Reason.ACCELERATION_LIMIT
             if np.any(out & ~jump & (np.abs(want) <= self.amax)):
                 reasons |= Reason.VELOCITY_LIMIT
             # Infeasible: approach the target along a velocity profile the limits can follow
-            # (sqrt law far away, linear near it), reached by the jerk-limited braking law.
+            # (sqrt law at half the deceleration limit far away, linear near it), reached by the
+            # jerk-limited braking law applied to the velocity error, with the target's own
+            # acceleration fed forward so that a smooth target is soon followed exactly again.
             err = arm - self.p
-            approach = np.minimum(np.sqrt(self.amax * np.abs(err)), np.abs(err) / 0.05)
+            approach = np.minimum(np.sqrt(0.5 * self.amax * np.abs(err)), np.abs(err) / 0.02)
             v_goal = np.clip(v_ref + np.sign(err) * approach, -self.vmax, self.vmax)
-            shaped = jl.brake_accel(self.v - v_goal, self.a, self.amax, self.jmax, dt)
+            shaped = a_ref + jl.brake_accel(self.v - v_goal, self.a - a_ref, self.amax, self.jmax, dt)
             want = np.where(out, shaped, want)
         move = np.minimum(np.maximum(want, lo), hi)
         brake = np.minimum(np.maximum(jl.brake_accel(self.v, self.a, self.amax, self.jmax, dt), lo), hi)
@@ -265,7 +274,7 @@ class SafetyFilter:
         return a_next, reasons
 
     def _step_gripper(self, g: float) -> Reason:
-        reasons = Reason(0)
+        reasons = _NONE
         want = min(max(g, 0.0), 1.0)
         if want != g:
             reasons |= Reason.GRIPPER

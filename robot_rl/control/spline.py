@@ -38,19 +38,26 @@ def _second_derivative_operator(n: int) -> np.ndarray:
 class CubicChunk:
     """The interpolant of one chunk: points (T, D) at t0, t0 + dt, ... on the robot clock."""
 
-    __slots__ = ("t0", "dt", "points", "second", "t_end", "end_velocity")
+    __slots__ = ("t0", "dt", "points", "coef", "t_end", "end_velocity")
 
     def __init__(self, t0: float, dt: float, points: np.ndarray):
         self.t0 = float(t0)
         self.dt = float(dt)
         self.points = points
         n = len(points)
-        self.second = (_second_derivative_operator(n) @ points) / (dt * dt)
+        second = (_second_derivative_operator(n) @ points) / (dt * dt)
         self.t_end = self.t0 + (n - 1) * self.dt
         if n >= 2:
-            # Derivative of the last segment at its end (the second derivative there is zero).
-            self.end_velocity = (points[-1] - points[-2]) / dt + dt * self.second[-2] / 6.0
+            # Per segment: y(u) = c0 + c1 u + c2 u^2 + c3 u^3 for u in [0, dt).
+            m0, m1 = second[:-1], second[1:]
+            slope = (points[1:] - points[:-1]) / dt
+            self.coef = np.stack(
+                [points[:-1], slope - dt * (2.0 * m0 + m1) / 6.0, m0 / 2.0, (m1 - m0) / (6.0 * dt)]
+            )
+            # Derivative at the end (the second derivative there is zero).
+            self.end_velocity = slope[-1] + dt * m0[-1] / 6.0
         else:
+            self.coef = None
             self.end_velocity = np.zeros_like(points[0])
 
     def __call__(self, t: float, extrapolate: bool = False) -> np.ndarray:
@@ -62,15 +69,8 @@ class CubicChunk:
             return self.points[-1]
         if t <= self.t0:
             return self.points[0]
-        h = self.dt
-        x = (t - self.t0) / h
+        x = (t - self.t0) / self.dt
         i = int(x)
-        u = (x - i) * h
-        w = h - u
-        m0, m1 = self.second[i], self.second[i + 1]
-        y0, y1 = self.points[i], self.points[i + 1]
-        return (
-            (m0 * w**3 + m1 * u**3) / (6.0 * h)
-            + (y0 - m0 * h * h / 6.0) * (w / h)
-            + (y1 - m1 * h * h / 6.0) * (u / h)
-        )
+        u = (x - i) * self.dt
+        c = self.coef[:, i]
+        return c[0] + u * (c[1] + u * (c[2] + u * c[3]))
