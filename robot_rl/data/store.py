@@ -512,6 +512,8 @@ class EpisodeWriter:
         self._buffer: dict[str, list[np.ndarray]] = {}
         self._buffered_rows = 0
         self._buffered_bytes = 0
+        self._frames: dict = {}  # image key -> FrameReader writing chunks directly, or None
+        self._executor = None
         self.open = True
 
     @property
@@ -577,6 +579,15 @@ class EpisodeWriter:
         b = a + self._buffered_rows
         for k, parts in self._buffer.items():
             arr = self._store._arrays[k]
+            frames = self._frame_writer(k)
+            if frames is not None:
+                # Image chunks straight to disk (encoded in parallel: blosc releases the GIL),
+                # then grow the shape; chunks past the shape are invisible until then.
+                rows = [row for part in parts for row in part]
+                list(self._pool().map(frames.write, range(a, b), rows))
+                if arr.shape[0] < b:
+                    arr.resize((b, *arr.shape[1:]))
+                continue
             block = parts[0] if len(parts) == 1 else np.concatenate(parts)
             if arr.shape[0] < b:
                 arr.resize((b, *arr.shape[1:]))
@@ -585,6 +596,24 @@ class EpisodeWriter:
         self._buffer.clear()
         self._buffered_rows = 0
         self._buffered_bytes = 0
+
+    def _frame_writer(self, key: str):
+        if key not in self._frames:
+            writer = None
+            if self._store._spec[key].is_image:
+                from robot_rl.data.frames import FrameReader
+
+                candidate = FrameReader(self._store.path, key)
+                writer = candidate if candidate.fast else None
+            self._frames[key] = writer
+        return self._frames[key]
+
+    def _pool(self):
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+        return self._executor
 
     def end(self, success: bool | None = None) -> int:
         """Flush, then commit the episode (metadata, then its end index). Returns its index."""
@@ -610,6 +639,9 @@ class EpisodeWriter:
         self._close()
 
     def _close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
         self.open = False
         self._store._writer = None
 
