@@ -30,6 +30,11 @@ TERMINAL = keys.TERMINAL
 DISCOUNT = "discount"
 MC_RETURN = "mc_return"
 
+# Env `info` keys the online loop reads: primitive env steps one wrapped step took (DSRL's
+# chunk = Ta steps), and task success (the sim envs' name).
+ENV_STEPS_INFO = "env_steps"
+SUCCESS_INFO = "is_success"
+
 
 def discount_of(batch: dict[str, torch.Tensor], gamma: float) -> torch.Tensor | float:
     return batch[DISCOUNT] if DISCOUNT in batch else gamma
@@ -76,3 +81,48 @@ def require(batch: dict[str, torch.Tensor], *names: str) -> None:
     missing = [n for n in names if n not in batch]
     if missing:
         raise KeyError(f"batch lacks {missing} (has {sorted(batch)})")
+
+
+# Field names of robot_rl.data's transitions / replay buffers (robot_rl/data/transitions.py).
+REPLAY_OBS, REPLAY_NEXT_OBS, REPLAY_NEXT_OBS_N = "obs/", "next_obs/", "next_obs_n/"
+REPLAY_N_STEP_RETURN, REPLAY_DISCOUNT_N, REPLAY_MC_RETURN = "n_step_return", "discount_n", "mc_return"
+
+
+def replay_spec(policy, n_step: int = 1) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The replay fields (robot_rl.data layout) for a state-based policy's observation keys."""
+    spec: dict[str, tuple[tuple[int, ...], str]] = {
+        keys.ACTION: ((policy.act_dim,), "float32"),
+        keys.REWARD: ((), "float32"),
+        keys.TERMINAL: ((), "bool"),
+        keys.INTERVENTION: ((), "bool"),
+        REPLAY_N_STEP_RETURN: ((), "float32"),
+        REPLAY_DISCOUNT_N: ((), "float32"),
+        REPLAY_MC_RETURN: ((), "float32"),
+    }
+    for key, dim in zip(policy.obs_keys, policy.obs_dims):
+        spec[REPLAY_OBS + key] = ((dim,), "float32")
+        spec[REPLAY_NEXT_OBS + key] = ((dim,), "float32")
+        if n_step > 1:
+            spec[REPLAY_NEXT_OBS_N + key] = ((dim,), "float32")
+    return spec
+
+
+def from_replay(batch, policy) -> dict[str, torch.Tensor]:
+    """A replay batch (numpy, robot_rl.data field names, raw units) -> this package's batch contract."""
+    import numpy as np
+
+    n_step = any(k.startswith(REPLAY_NEXT_OBS_N) for k in batch)
+    next_prefix = REPLAY_NEXT_OBS_N if n_step else REPLAY_NEXT_OBS
+    with torch.no_grad():
+        obs = policy.encode({k: batch[REPLAY_OBS + k] for k in policy.obs_keys})
+        next_obs = policy.encode({k: batch[next_prefix + k] for k in policy.obs_keys})
+        action = policy.from_env_action(torch.as_tensor(np.asarray(batch[keys.ACTION], np.float32)))
+    return {
+        OBS: obs,
+        NEXT_OBS: next_obs,
+        ACTION: action,
+        REWARD: torch.as_tensor(np.asarray(batch[REPLAY_N_STEP_RETURN], np.float32)),
+        DISCOUNT: torch.as_tensor(np.asarray(batch[REPLAY_DISCOUNT_N], np.float32)),
+        TERMINAL: torch.as_tensor(np.asarray(batch[keys.TERMINAL], np.float32)),
+        MC_RETURN: torch.as_tensor(np.asarray(batch[REPLAY_MC_RETURN], np.float32)),
+    }

@@ -6,7 +6,8 @@ advantage-weighted regression uses its `log_prob` of dataset actions).
 
 `ActorPolicy` is what actors, the inference server and evaluation load: the observation keys
 it reads (robot_rl.keys names), the observation normaliser, the actor and the action bounds.
-It is saved as `policy.safetensors` + `policy.json`; loading needs no training code.
+It is saved as a checkpoint directory (model.safetensors + config.yaml, kind "actor_policy"),
+like every policy; loading needs no training code and no pickle.
 
     obs dict --flatten(obs_keys)--> x --(x - mean) / std--> actor --tanh--> a in [-1, 1]
                                                                      \--> low + (a + 1) / 2 * (high - low)
@@ -14,14 +15,12 @@ It is saved as `policy.safetensors` + `policy.json`; loading needs no training c
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from robot_rl import keys
@@ -29,6 +28,7 @@ from robot_rl.models.mlp import mlp
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 _ATANH_CLIP = 1.0 - 1e-6
+KIND = "actor_policy"
 
 
 class TanhGaussianActor(nn.Module):
@@ -73,7 +73,12 @@ def _tanh_log_det(u: torch.Tensor) -> torch.Tensor:
 
 
 class ActorPolicy(nn.Module):
-    """Observation keys + normaliser + TanhGaussianActor + action bounds; save/load without pickle."""
+    """Observation keys + normaliser + TanhGaussianActor + action bounds, with the policy interface
+    of robot_rl.policies (obs_spec, To = Ta = 1, predict_action on (B, 1, dim) tensors, save)."""
+
+    obs_horizon = 1
+    action_horizon = 1
+    pred_horizon = 1
 
     def __init__(
         self,
@@ -115,21 +120,40 @@ class ActorPolicy(nn.Module):
     def act_dim(self) -> int:
         return self.act_low.numel()
 
+    @property
+    def action_dim(self) -> int:
+        return self.act_dim
+
+    @property
+    def obs_spec(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {k: ((d,), "float32") for k, d in zip(self.obs_keys, self.obs_dims)}
+
+    @property
+    def device(self) -> torch.device:
+        return self.obs_mean.device
+
+    def reset(self) -> None:
+        """Stateless between steps; present for the policy interface."""
+
     # -- conversions between the robot's units and the algorithm's --------------------------
-    def flatten_obs(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Concatenate obs_keys in order: (..., obs_dim) float32 (raw units)."""
+    def flatten_obs(self, obs: Mapping[str, np.ndarray | torch.Tensor]) -> torch.Tensor:
+        """Concatenate obs_keys in order: (..., obs_dim) float32 tensor (raw units)."""
         parts = []
         for key, dim in zip(self.obs_keys, self.obs_dims):
             if key not in obs:
                 raise KeyError(f"observation lacks key {key!r} (have: {sorted(obs)})")
-            value = np.asarray(obs[key], dtype=np.float32)
+            value = torch.as_tensor(obs[key], dtype=torch.float32, device=self.device)
             if value.shape[-1:] != (dim,):
-                raise ValueError(f"observation {key!r} has shape {value.shape}, expected (..., {dim})")
+                raise ValueError(f"observation {key!r} has shape {tuple(value.shape)}, expected (..., {dim})")
             parts.append(value)
-        return np.concatenate(parts, axis=-1)
+        return torch.cat(parts, dim=-1)
 
     def normalize_obs(self, flat: torch.Tensor) -> torch.Tensor:
         return (flat - self.obs_mean) / self.obs_std
+
+    def encode(self, obs: Mapping[str, np.ndarray | torch.Tensor]) -> torch.Tensor:
+        """Observation dict -> the actor's normalised input."""
+        return self.normalize_obs(self.flatten_obs(obs))
 
     def to_env_action(self, unit: torch.Tensor) -> torch.Tensor:
         """[-1, 1] -> [low, high]."""
@@ -140,54 +164,46 @@ class ActorPolicy(nn.Module):
         return ((action - self.act_low) / (self.act_high - self.act_low) * 2.0 - 1.0).clamp(-1, 1)
 
     @torch.no_grad()
-    def predict_action(
-        self, obs: Mapping[str, np.ndarray], deterministic: bool = True
-    ) -> dict[str, np.ndarray]:
-        """One observation (or a batch with a leading axis) -> {keys.ACTION: action in env units}."""
-        x = self.normalize_obs(torch.as_tensor(self.flatten_obs(obs)))
-        unit = self.actor.mode(x) if deterministic else self.actor.sample(x)[0]
-        return {keys.ACTION: self.to_env_action(unit).numpy()}
+    def predict_action(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """obs[key] (B, 1, dim) raw -> (B, 1, A) raw actions (the mode of the actor)."""
+        return self.to_env_action(self.actor.mode(self.encode(obs)))
 
     # -- files -------------------------------------------------------------------------------
     def config(self) -> dict:
         return {
-            "kind": "actor_policy",
             "obs_keys": self.obs_keys,
             "obs_dims": self.obs_dims,
             "act_dim": self.act_dim,
             "hidden": list(self.actor.hidden),
         }
 
-    def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def save(self, path: str | Path) -> Path:
+        """A checkpoint directory (model.safetensors + config.yaml), like every policy."""
+        from robot_rl.training.checkpoint import save_checkpoint
+
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(tensors, str(directory / "policy.safetensors.tmp"))
-        (directory / "policy.json.tmp").write_text(json.dumps(self.config(), indent=2))
-        (directory / "policy.safetensors.tmp").replace(directory / "policy.safetensors")
-        (directory / "policy.json.tmp").replace(directory / "policy.json")
-        return directory
+        return save_checkpoint(path, tensors, {"policy": self.config()}, kind=KIND)
 
     @classmethod
-    def load(cls, directory: str | Path) -> ActorPolicy:
-        directory = Path(directory)
-        config_path = directory / "policy.json"
-        try:
-            config = json.loads(config_path.read_text())
-        except OSError as exc:
-            raise FileNotFoundError(f"{config_path}: cannot read policy config ({exc.strerror})") from exc
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{config_path}: not valid JSON: {exc}") from exc
-        if config.get("kind") != "actor_policy":
-            raise ValueError(f"{config_path}: kind is {config.get('kind')!r}, expected 'actor_policy'")
+    def load(cls, path: str | Path) -> ActorPolicy:
+        from robot_rl.training.checkpoint import load_checkpoint
+
+        tensors, meta = load_checkpoint(path, kind=KIND)
+        return cls.from_checkpoint(tensors, meta, source=str(Path(path) / "config.yaml"))
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, torch.Tensor], meta: dict, source: str) -> ActorPolicy:
+        config = meta.get("policy")
+        need = ("obs_keys", "obs_dims", "act_dim", "hidden")
+        if not isinstance(config, dict) or any(k not in config for k in need):
+            raise ValueError(f"{source}: policy config must have keys {list(need)}")
         act_dim = int(config["act_dim"])
         policy = cls(
-            config["obs_keys"],
-            config["obs_dims"],
-            -np.ones(act_dim),
-            np.ones(act_dim),
-            tuple(config["hidden"]),
+            config["obs_keys"], config["obs_dims"], -np.ones(act_dim), np.ones(act_dim), tuple(config["hidden"])
         )
-        weights = load_file(str(directory / "policy.safetensors"))
-        policy.load_state_dict(weights)
+        try:
+            policy.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise ValueError(f"{source}: weights do not fit the config ({exc})") from exc
+        policy.eval()
         return policy

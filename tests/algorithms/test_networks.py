@@ -63,35 +63,27 @@ def test_tanh_gaussian_density_integrates_to_one_in_1d():
 
 def test_actor_policy_round_trip(tmp_path):
     policy = ActorPolicy(
-        [keys.JOINT_POS, keys.GRIPPER_POS],
-        [6, 1],
-        [-2.0] * 7,
-        [2.0] * 7,
-        hidden=(16, 16),
-        obs_mean=np.ones(7),
-        obs_std=np.full(7, 2.0),
+        [keys.JOINT_POS, keys.GRIPPER_POS], [6, 1], [-2.0] * 7, [2.0] * 7, hidden=(16, 16),
+        obs_mean=np.ones(7), obs_std=np.full(7, 2.0),
     )
-    obs = {
-        keys.JOINT_POS: np.linspace(-1, 1, 6, dtype=np.float32),
-        keys.GRIPPER_POS: np.array([0.5], np.float32),
-    }
-    before = policy.predict_action(obs)[keys.ACTION]
-    assert before.shape == (7,) and np.all(np.abs(before) <= 2.0)
+    obs = {keys.JOINT_POS: torch.linspace(-1, 1, 6).view(1, 1, 6), keys.GRIPPER_POS: torch.full((1, 1, 1), 0.5)}
+    before = policy.predict_action(obs)
+    assert before.shape == (1, 1, 7) and before.abs().max() <= 2.0
     loaded = ActorPolicy.load(policy.save(tmp_path / "p"))
-    np.testing.assert_allclose(loaded.predict_action(obs)[keys.ACTION], before)
-    assert not any(p.suffix == ".pt" for p in (tmp_path / "p").iterdir())
+    torch.testing.assert_close(loaded.predict_action(obs), before)
+    assert loaded.obs_spec == {keys.JOINT_POS: ((6,), "float32"), keys.GRIPPER_POS: ((1,), "float32")}
 
 
 def test_actor_policy_rejects_bad_input(tmp_path):
     policy = ActorPolicy([keys.JOINT_POS], [6], [-1.0] * 7, [1.0] * 7, hidden=(8,))
     with pytest.raises(KeyError, match="joint_pos"):
-        policy.predict_action({keys.GRIPPER_POS: np.zeros(1)})
+        policy.predict_action({keys.GRIPPER_POS: torch.zeros(1, 1, 1)})
     with pytest.raises(ValueError, match="expected"):
-        policy.predict_action({keys.JOINT_POS: np.zeros(5)})
+        policy.predict_action({keys.JOINT_POS: torch.zeros(1, 1, 5)})
     with pytest.raises(ValueError, match="image"):
         ActorPolicy([keys.image_key("front")], [3], [-1.0], [1.0])
-    (tmp_path / "policy.json").write_text("{not json")
-    with pytest.raises(ValueError, match="policy.json"):
-        ActorPolicy.load(tmp_path)
-    with pytest.raises(FileNotFoundError, match="policy.json"):
-        ActorPolicy.load(tmp_path / "missing")
+    path = policy.save(tmp_path / "p")
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="model.safetensors"):
+        ActorPolicy.load(path)
