@@ -111,10 +111,9 @@ class TeleopNode(Node):
             return
         now = common.now_sec(self)
         if self.mode == "twist":
-            before = self.twist.target
             q0 = self.twist.step(self.measured, now, self.dt)
-            dq = q0 - before if before is not None else np.zeros_like(q0)  # this tick's increment
-            path = [q0 + k * dq for k in range(self.points)]  # continue it until the next chunk
+            qdot = self.twist.joint_velocity(q0, now)
+            path = [q0 + k * self.dt * qdot for k in range(self.points)]  # continue it until the next chunk
         else:
             if self.leader_target is None:
                 return

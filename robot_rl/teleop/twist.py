@@ -32,7 +32,7 @@ class TwistTeleopConfig:
     max_angular_speed: float = 1.0  # rad/s
     damping: float = 0.05
     twist_timeout_s: float = 0.25
-    max_lead: float = 0.1  # rad: largest |target - measured| before the target is reset
+    max_lead: float = 0.2  # rad: largest |target - measured| before the target is reset
 
     def __post_init__(self):
         for what in ("max_linear_speed", "max_angular_speed", "twist_timeout_s", "max_lead", "damping"):
@@ -73,17 +73,23 @@ class TwistTeleop:
             return np.zeros(6)
         return self._twist.copy()
 
+    def joint_velocity(self, q: np.ndarray, now: float) -> np.ndarray:
+        """qdot (J,) that moves the tool at the current Twist from joint position q (DLS)."""
+        xdot = self.velocity(now)
+        if not np.any(xdot):
+            return np.zeros(self.hw.num_joints)
+        jac = self.kin.jacobian(q)
+        lam = self.config.damping**2 * np.eye(6)
+        return jac.T @ np.linalg.solve(jac @ jac.T + lam, xdot)
+
     def step(self, q_measured: np.ndarray, now: float, dt: float) -> np.ndarray:
         """The next joint target (J,) after `dt` seconds of the current Twist."""
         q_measured = np.asarray(q_measured, dtype=np.float64)
         if self.target is None or np.max(np.abs(self.target - q_measured)) > self.config.max_lead:
             self.target = q_measured.copy()
-        xdot = self.velocity(now)
-        if np.any(xdot):
-            jac = self.kin.jacobian(self.target)
-            lam = self.config.damping**2 * np.eye(6)
-            dq = jac.T @ np.linalg.solve(jac @ jac.T + lam, xdot * dt)
-            self.target = np.clip(self.target + dq, self.hw.position_lower, self.hw.position_upper)
+        qdot = self.joint_velocity(self.target, now)
+        if np.any(qdot):
+            self.target = np.clip(self.target + qdot * dt, self.hw.position_lower, self.hw.position_upper)
         return self.target.copy()
 
 

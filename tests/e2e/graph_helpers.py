@@ -54,8 +54,15 @@ def spin_until(executor, predicate, timeout_s: float, step_s: float = 0.05) -> b
     return predicate()
 
 
-def call(executor, client, request, timeout_s: float = 20.0):
-    assert client.wait_for_service(timeout_sec=timeout_s), f"service {client.srv_name} never appeared"
-    future = client.call_async(request)
-    assert spin_until(executor, future.done, timeout_s), f"service {client.srv_name} did not answer"
-    return future.result()
+def call(executor, client, request, timeout_s: float = 60.0, attempt_s: float = 10.0):
+    """Call a service, resending every attempt_s: after a SIGKILL, discovery may still match the
+    dead server for a while, and a loaded machine may take seconds to match the new one."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not client.wait_for_service(timeout_sec=min(attempt_s, max(0.0, deadline - time.monotonic()))):
+            continue
+        future = client.call_async(request)
+        if spin_until(executor, future.done, min(attempt_s, max(0.0, deadline - time.monotonic()))):
+            return future.result()
+        client.remove_pending_request(future)
+    raise AssertionError(f"service {client.srv_name} did not answer within {timeout_s:g} s")
