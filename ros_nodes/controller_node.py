@@ -9,11 +9,12 @@
                 /diagnostics: mode, missed deadlines, what the filter changed
     services    estop (std_srvs/SetBool): true latches the e-stop, false resets it
 
-Every control period (robot_rl.control): the watchdog picks RUN or a hold, the chunk
-executor gives the target at now, the safety filter shapes it, the command goes out:
+The work is robot_rl.control.ControlLoop's, in its own fixed-rate thread (not a ROS timer):
+each period the watchdog picks RUN or a hold, the chunk executor gives the target at now,
+the safety filter shapes it, and the loop calls back here to publish the command:
 
-    chunks ──► ChunkExecutor.submit ──► sample(now) ──► SafetyFilter.step ──► commands
-                                  Watchdog.check(now, joint-state stamp) ──► hold? filter.hold
+    chunks ──► ControlLoop.submit ──► executor.sample(now) ──► SafetyFilter.step ──► commands
+                          Watchdog.check(now, joint-state stamp) ──► hold? filter.hold
 
 Policy and teleop chunks meet in one executor: a chunk stamped earlier than the newest one
 is stale, so a person's chunks (stamped now) take over from a policy's (stamped when their
@@ -24,10 +25,9 @@ A lifecycle node: activate starts the control timer, deactivate stops commanding
 
 from __future__ import annotations
 
-import threading
+import sys
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
@@ -36,10 +36,11 @@ from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_rl.config.hardware import load_hardware_config
-from robot_rl.control.config import ExecutorConfig
-from robot_rl.control.executor import Chunk, ChunkExecutor, Submit
-from robot_rl.control.safety import SafetyFilter
-from robot_rl.control.watchdog import Mode, Watchdog
+from robot_rl.control.config import ControlConfig, ExecutorConfig, LoopConfig
+from robot_rl.control.executor import Chunk
+from robot_rl.control.loop import ControlLoop
+from robot_rl.control.loop import JointState as LoopJointState
+from robot_rl.control.watchdog import Mode
 from ros_nodes import common
 
 
@@ -64,12 +65,13 @@ class ControllerNode(LifecycleNode):
     def __init__(self):
         super().__init__("controller")
         self.declare_parameter("hardware_config", "sim_ur5e")
-        self.declare_parameter("rate_hz", 0.0)  # 0: the hardware config's control_rate_hz
         self.declare_parameter("blend", "crossfade")
         self.declare_parameter("blend_window_s", 0.1)
+        self.declare_parameter("spin_margin_s", 0.0003)
+        self.declare_parameter("max_spin_margin_s", 0.0015)
         self.declare_parameter("autostart", True)
-        self._lock = threading.Lock()  # executor, watchdog and measured state: subscribers vs the loop
-        self._timer = None
+        self.loop: ControlLoop | None = None
+        self._state: LoopJointState | None = None  # replaced whole by the subscriber: no lock needed
         if self.get_parameter("autostart").value:
             common.autostart(self)
 
@@ -77,18 +79,16 @@ class ControllerNode(LifecycleNode):
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         p = lambda name: self.get_parameter(name).value  # noqa: E731
         self.hw = load_hardware_config(p("hardware_config"))
-        self.period = 1.0 / (p("rate_hz") or self.hw.control_rate_hz)
         self.names = [*self.hw.joint_names, self.hw.gripper.name]
-        self.chunks = ChunkExecutor(
-            self.hw.action_dim, ExecutorConfig(blend=p("blend"), blend_window_s=p("blend_window_s"))
+        config = ControlConfig(
+            executor=ExecutorConfig(blend=p("blend"), blend_window_s=p("blend_window_s")),
+            loop=LoopConfig(spin_margin_s=p("spin_margin_s"), max_spin_margin_s=p("max_spin_margin_s")),
         )
-        self.filter = SafetyFilter(self.hw)
-        self.watchdog = Watchdog(self.hw.safety)
-        self.measured: np.ndarray | None = None  # (J + 1,)
-        self.measured_stamp: float | None = None
-        self.last_tick: float | None = None
-        self.stats = {"ticks": 0, "missed_deadlines": 0, "bad_chunks": 0, "filtered": 0}
-        self.last_reasons = ""
+        # The loop's clock is the node's (ROS time): chunk and joint-state stamps are on it.
+        self.loop = ControlLoop(
+            self.hw, self._read_state, self._publish, config, clock=lambda: common.now_sec(self)
+        )
+        self.bad_chunks = 0
         kind = self.hw.controller.kind
         msg_type = Float64MultiArray if kind == "forward_position" else JointTrajectory
         self.pub_cmd = self.create_lifecycle_publisher(msg_type, "commands", common.COMMAND_QOS)
@@ -104,20 +104,22 @@ class ControllerNode(LifecycleNode):
                 JointTrajectory, topic, lambda m, t=topic: self._on_chunk(t, m), common.COMMAND_QOS
             )
         self.create_service(SetBool, "estop", self._on_estop)
-        self._loop_group = MutuallyExclusiveCallbackGroup()
         self.create_timer(1.0, self._diagnose)
         return TransitionCallbackReturn.SUCCESS
 
     @common.logged_transition
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        self._timer = self.create_timer(self.period, self._control_step, callback_group=self._loop_group)
-        return super().on_activate(state)
+        result = super().on_activate(state)
+        self.loop.start()  # its own thread, paced on its own, not by the ROS executor
+        return result
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
+        self.loop.stop()
         return super().on_deactivate(state)
+
+    def close(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
 
     # -- inputs ------------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -128,62 +130,35 @@ class ControllerNode(LifecycleNode):
             )
             return
         arm = [msg.position[index[n]] for n in self.hw.joint_names]
-        with self._lock:
-            grip = msg.position[index[self.hw.gripper.name]] if self.hw.gripper.name in index else None
-            if grip is None:
-                grip = self.measured[-1] if self.measured is not None else 1.0
-            self.measured = np.array([*arm, grip], dtype=np.float64)
-            self.measured_stamp = common.to_sec(msg.header.stamp)
+        if self.hw.gripper.name in index:
+            grip = msg.position[index[self.hw.gripper.name]]
+        else:  # the gripper's own driver may not report in this JointState
+            grip = self._state.position[-1] if self._state is not None else 1.0
+        self._state = LoopJointState(
+            np.array([*arm, grip], dtype=np.float64), common.to_sec(msg.header.stamp)
+        )
+
+    def _read_state(self) -> LoopJointState | None:
+        return self._state
 
     def _on_chunk(self, topic: str, msg: JointTrajectory) -> None:
-        now = common.now_sec(self)
         try:
-            chunk = chunk_from_msg(msg, self.names)
-            with self._lock:
-                result = self.chunks.submit(chunk, now)
-                if result is Submit.ACCEPTED:
-                    self.watchdog.chunk_received(now)
+            self.loop.submit(chunk_from_msg(msg, self.names))
         except ValueError as exc:
-            self.stats["bad_chunks"] += 1
+            self.bad_chunks += 1
             self.get_logger().error(f"{topic}: {exc}", throttle_duration_sec=1.0)
 
     def _on_estop(self, request, response):
         if request.data:
-            self.watchdog.estop("estop service")
+            self.loop.estop("estop service")
             response.message = "e-stop latched: the arm brakes to a hold"
         else:
-            self.watchdog.reset_estop()
+            self.loop.reset_estop()
             response.message = "e-stop reset"
         response.success = True
         return response
 
-    # -- one control period ------------------------------------------------------------------------
-    def _control_step(self) -> None:
-        now = common.now_sec(self)
-        if self.last_tick is not None and now - self.last_tick > 1.5 * self.period:
-            self.stats["missed_deadlines"] += 1
-        self.last_tick = now
-        with self._lock:
-            measured = self.measured
-            if measured is None:
-                return  # nothing to command until the arm has been seen
-            if not self.filter.ready:
-                self.filter.reset(measured)
-                self.chunks.hold(measured)
-            previous = self.watchdog.mode
-            mode = self.watchdog.check(now, self.measured_stamp)
-            if mode.holding:
-                if not previous.holding:
-                    self.chunks.hold(self.filter.command)  # the next chunk blends in from here
-                result = self.filter.hold(measured)
-            else:
-                result = self.filter.step(self.chunks.sample(now), measured)
-        self.stats["ticks"] += 1
-        if result.reasons:
-            self.stats["filtered"] += 1
-            self.last_reasons = str(result.reasons)
-        self._publish(result.command)
-
+    # -- output (called by the control loop's thread) ----------------------------------------------
     def _publish(self, command: np.ndarray) -> None:
         n = self.hw.num_joints
         if self.hw.controller.kind == "forward_position":
@@ -192,28 +167,40 @@ class ControllerNode(LifecycleNode):
         else:
             msg = JointTrajectory(joint_names=list(self.hw.joint_names))
             point = JointTrajectoryPoint(positions=command[:n].tolist())
-            point.time_from_start.nanosec = int(2 * self.period * 1e9)
+            point.time_from_start.nanosec = int(2 * self.loop.period * 1e9)
             msg.points.append(point)
             self.pub_cmd.publish(msg)
         if self.pub_gripper is not None:
             self.pub_gripper.publish(Float64MultiArray(data=[float(command[n])]))
 
     def _diagnose(self) -> None:
-        mode = self.watchdog.mode
-        level = {Mode.RUN: common.OK, Mode.HOLD_NO_CHUNK: common.OK}.get(mode, common.ERROR)
-        values = {
-            "mode": mode.value,
-            **self.stats,
-            "last_filter_reasons": self.last_reasons,
-            **{f"chunks_{k.value}": v for k, v in self.chunks.counts.items()},
-        }
-        if self.watchdog.estopped:
-            values["estop_reason"] = self.watchdog.estop_reason
+        mode = self.loop.mode
+        level = common.OK if mode in (Mode.RUN, Mode.HOLD_NO_CHUNK) else common.ERROR
+        values: dict[str, object] = {"mode": mode.value, "bad_chunks": self.bad_chunks}
+        values.update({f"chunks_{k.value}": v for k, v in self.loop.executor.counts.items()})
+        try:
+            stats = self.loop.stats()
+            values.update(
+                ticks=stats.ticks,
+                missed_deadlines=stats.missed,
+                lateness_p99_ms=f"{stats.lateness_p99_s * 1e3:.3f}",
+                compute_p99_ms=f"{stats.compute_p99_s * 1e3:.3f}",
+            )
+        except RuntimeError:
+            values.update(ticks=0, missed_deadlines=0)
+        if self.loop.last_result is not None and self.loop.last_result.reasons:
+            values["last_filter_reasons"] = str(self.loop.last_result.reasons)
+        if self.loop.watchdog.estopped:
+            values["estop_reason"] = self.loop.watchdog.estop_reason
+        if self.loop.error is not None:
+            level, values["loop_error"] = common.ERROR, repr(self.loop.error)
         self.pub_diag.publish(common.diagnostics(self, level, mode.value, values))
 
 
 def main(args=None) -> int:
-    return common.run(ControllerNode, threads=3, args=args)
+    # The control loop's thread must get the GIL back quickly from the executor's threads.
+    sys.setswitchinterval(0.0005)
+    return common.run(ControllerNode, threads=2, args=args)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,12 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
         NodeSpec(
             name="controller",
             executable="controller_node",
-            parameters={**common, "rate_hz": hw.control_rate_hz, "autostart": True},
+            parameters={
+                **common,
+                # The sim needs no microsecond jitter: spin less, leave the CPU to the physics.
+                "max_spin_margin_s": 0.0003 if hw.controller.driver == "mujoco" else 0.0015,
+                "autostart": True,
+            },
             remappings=(
                 state,
                 ("commands", hw.controller.command_topic),
