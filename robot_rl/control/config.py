@@ -39,7 +39,7 @@ class ExecutorConfig:
 @dataclass(frozen=True)
 class LoopConfig:
     spin_margin_s: float = 0.0003
-    max_spin_margin_s: float = 0.0015
+    max_spin_margin_s: float = 0.0005
     adaptive_spin: bool = True
     realtime_priority: int = 0
     stats_capacity: int = 1 << 20

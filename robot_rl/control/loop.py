@@ -223,6 +223,27 @@ class ControlLoop:
         wanted = 1.2 * float(np.quantile(self._oversleep, 0.99)) + 50e-6
         self._margin = min(max(wanted, cfg.spin_margin_s), cfg.max_spin_margin_s)
 
+    def diagnostics(self) -> dict[str, str]:
+        """Key/value status for /diagnostics (the controller node publishes it as is)."""
+        last = self.last_result
+        out = {
+            "mode": self.watchdog.mode.value,
+            "estop_reason": self.watchdog.estop_reason,
+            "last_reasons": "" if last is None or not last.reasons else str(last.reasons.name),
+            "error": "" if self.error is None else repr(self.error),
+        }
+        out |= {f"chunks_{result.value}": str(n) for result, n in self.executor.counts.items()}
+        if self._ticks >= 2:
+            s = self.stats()
+            out |= {
+                "ticks": str(s.ticks),
+                "missed_deadlines": str(s.missed),
+                "lateness_p99_us": f"{s.lateness_p99_s * 1e6:.1f}",
+                "period_error_p99_us": f"{s.period_error_p99_s * 1e6:.1f}",
+                "compute_p99_us": f"{s.compute_p99_s * 1e6:.1f}",
+            }
+        return out
+
     def stats(self) -> LoopStats:
         n = min(self._ticks, len(self._starts))
         if n < 2:

@@ -171,5 +171,7 @@ def test_thread_keeps_rate_and_takes_chunks_from_other_threads(hw):
     assert stats.ticks > 100  # ~0.7 s at 500 Hz, on a loaded machine
     assert stats.lateness_p50_s < hw.control_period_s
     assert loop.error is None
+    diag = loop.diagnostics()
+    assert diag["mode"] == "estop" and diag["estop_reason"] == "test" and int(diag["chunks_accepted"]) > 0
     with arm_lock:
         assert_within_limits(arm.sent, hw, HOME)
