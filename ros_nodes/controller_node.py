@@ -6,7 +6,9 @@
     publishes   commands: std_msgs/Float64MultiArray (ros2_control forward position controller)
                 or trajectory_msgs/JointTrajectory (joint trajectory controller), as the
                 hardware config's controller.kind says; the gripper's own topic when it has one
-                /diagnostics: mode, missed deadlines, what the filter changed
+                /diagnostics: mode, missed deadlines, what the filter changed, and latency
+                from an observation's stamp (= its chunk's stamp) to the first command
+                computed after that chunk was accepted (p50 / p99 over the last 1000 chunks)
     services    estop (std_srvs/SetBool): true latches the e-stop, false resets it
 
 The work is robot_rl.control.ControlLoop's, in its own fixed-rate thread (not a ROS timer):
@@ -26,6 +28,7 @@ A lifecycle node: activate starts the control timer, deactivate stops commanding
 from __future__ import annotations
 
 import sys
+from collections import deque
 
 import numpy as np
 from rclpy.lifecycle import Node as LifecycleNode
@@ -37,7 +40,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_rl.config.hardware import load_hardware_config
 from robot_rl.control.config import ControlConfig, ExecutorConfig, LoopConfig
-from robot_rl.control.executor import Chunk
+from robot_rl.control.executor import Chunk, Submit
 from robot_rl.control.loop import ControlLoop
 from robot_rl.control.loop import JointState as LoopJointState
 from robot_rl.control.watchdog import Mode
@@ -89,6 +92,9 @@ class ControllerNode(LifecycleNode):
             self.hw, self._read_state, self._publish, config, clock=lambda: common.now_sec(self)
         )
         self.bad_chunks = 0
+        # Observation stamp (= chunk stamp) -> first command that reflects it, last 1000 chunks.
+        self._pending_stamps: deque[float] = deque()
+        self._latencies: deque[float] = deque(maxlen=1000)
         kind = self.hw.controller.kind
         msg_type = Float64MultiArray if kind == "forward_position" else JointTrajectory
         self.pub_cmd = self.create_lifecycle_publisher(msg_type, "commands", common.COMMAND_QOS)
@@ -143,7 +149,8 @@ class ControllerNode(LifecycleNode):
 
     def _on_chunk(self, topic: str, msg: JointTrajectory) -> None:
         try:
-            self.loop.submit(chunk_from_msg(msg, self.names))
+            if self.loop.submit(chunk_from_msg(msg, self.names)) is Submit.ACCEPTED:
+                self._pending_stamps.append(common.to_sec(msg.header.stamp))
         except ValueError as exc:
             self.bad_chunks += 1
             self.get_logger().error(f"{topic}: {exc}", throttle_duration_sec=1.0)
@@ -160,6 +167,10 @@ class ControllerNode(LifecycleNode):
 
     # -- output (called by the control loop's thread) ----------------------------------------------
     def _publish(self, command: np.ndarray) -> None:
+        if self._pending_stamps:  # the first command computed since these chunks were accepted
+            now = common.now_sec(self)
+            while self._pending_stamps:
+                self._latencies.append(now - self._pending_stamps.popleft())
         n = self.hw.num_joints
         if self.hw.controller.kind == "forward_position":
             data = command if self.pub_gripper is None else command[:n]
@@ -188,6 +199,13 @@ class ControllerNode(LifecycleNode):
             )
         except RuntimeError:
             values.update(ticks=0, missed_deadlines=0)
+        if self._latencies:
+            lat = np.array(self._latencies)
+            values.update(
+                obs_to_command_p50_ms=f"{np.quantile(lat, 0.5) * 1e3:.2f}",
+                obs_to_command_p99_ms=f"{np.quantile(lat, 0.99) * 1e3:.2f}",
+                obs_to_command_samples=len(lat),
+            )
         if self.loop.last_result is not None and self.loop.last_result.reasons:
             values["last_filter_reasons"] = str(self.loop.last_result.reasons)
         if self.loop.watchdog.estopped:

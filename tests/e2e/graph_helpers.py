@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from robot_rl import keys
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -66,3 +68,59 @@ def call(executor, client, request, timeout_s: float = 60.0, attempt_s: float = 
             return future.result()
         client.remove_pending_request(future)
     raise AssertionError(f"service {client.srv_name} did not answer within {timeout_s:g} s")
+
+
+HOME = (2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409)  # sim_ur5e's home keyframe
+
+
+def untrained_push_policy(
+    path: Path, sampler_kind: str = "ddim", steps: int = 10, down_dims=(16, 32)
+) -> Path:
+    """A real DiffusionPolicy checkpoint with the sim push task's state observations, untrained,
+    its action normalizer set so every action lies within 0.05 rad of the home pose: the
+    graph's plumbing is exercised with a policy that keeps the arm near home."""
+    import numpy as np
+
+    from robot_rl.policies import DiffusionPolicy, DiffusionPolicyConfig, SamplerConfig
+    from robot_rl.policies.diffusion import ObsFeature, UNetConfig
+
+    obs = {keys.JOINT_POS: 6, keys.GRIPPER_POS: 1, keys.EE_POS: 3, keys.OBJECT_POSE: 7, keys.GOAL_POS: 3}
+    config = DiffusionPolicyConfig(
+        obs_spec={k: ObsFeature((n,)) for k, n in obs.items()},
+        action_dim=7,
+        prediction_type="sample" if sampler_kind == "consistency" else "epsilon",
+        unet=UNetConfig(down_dims=tuple(down_dims)),
+        sampler=SamplerConfig(kind=sampler_kind, num_steps=steps),
+    )
+    policy = DiffusionPolicy(config)
+    home = np.append(HOME, 0.95)
+    scale = {k: np.ones(n) for k, n in obs.items()}
+    offset = {k: np.zeros(n) for k, n in obs.items()}
+    scale[keys.ACTION], offset[keys.ACTION] = np.full(7, 20.0), -20.0 * home
+    policy.set_normalization(scale, offset)
+    return policy.save(path)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(policies: dict[str, Path], endpoint: str, log_path: Path) -> subprocess.Popen:
+    args = [
+        sys.executable,
+        "-m",
+        "robot_rl.cli",
+        "serve",
+        "--bind",
+        endpoint,
+        "--insecure-loopback",
+        "--device",
+        "cpu",
+    ]
+    for name, path in policies.items():
+        args += ["--policy", f"{name}={path}"]
+    return subprocess.Popen(args, cwd=ROOT, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
