@@ -5,7 +5,10 @@
     sim.register_envs()                                        # robot_rl/Push-v0, ... for gymnasium.make
     expert = sim.experts.make_expert("push", quality="expert", seed=0)
 
-Importing this package is cheap (no mujoco import); models are built on first use.
+Importing this package is cheap (no mujoco import); models are built on first use. It does
+pick the off-screen GL backend (sim/gl.py: MUJOCO_GL=egl with a GPU, osmesa without, unless
+already set), because mujoco reads MUJOCO_GL once, when it is first imported: import sim (or set
+MUJOCO_GL) before anything imports mujoco if you want camera images.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sim.config import TASKS
+from sim.gl import configure_gl
+
+configure_gl()
+
+from sim.config import TASKS  # noqa: E402
 
 GYM_IDS = {task: f"robot_rl/{task.capitalize()}-v0" for task in TASKS}
 
@@ -23,9 +30,6 @@ def make_env(task: str, render_mode: str | None = None, **overrides: Any):
 
     Unknown fields or bad values raise robot_rl.config.loader.ConfigError naming the field.
     """
-    from sim.gl import configure_gl
-
-    configure_gl()
     from robot_rl.config.loader import from_dict, to_dict
     from sim.config import SimEnvConfig
     from sim.envs.arm_env import ArmEnv

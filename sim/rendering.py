@@ -6,13 +6,29 @@ Fast by default (what training wants): shadows, reflections, skybox and multisam
 
 from __future__ import annotations
 
+import os
+
 import mujoco
 import numpy as np
+from mujoco import gl_context
+
+
+def _check_backend() -> None:
+    wanted = os.environ.get("MUJOCO_GL", "").lower()
+    loaded = gl_context._MUJOCO_GL
+    if wanted != loaded:
+        raise RuntimeError(
+            f"mujoco was imported with MUJOCO_GL={loaded or '<unset>'} but MUJOCO_GL is now {wanted!r}: "
+            "import sim (or set MUJOCO_GL=osmesa / egl) before anything imports mujoco"
+        )
 
 
 class CameraRenderer:
     def __init__(self, model: mujoco.MjModel, width: int, height: int, pretty: bool = False):
+        _check_backend()
         model.vis.quality.offsamples = 4 if pretty else 0
+        if pretty:  # MuJoCo's default tessellation; the scenes ship a coarser one for speed
+            model.vis.quality.numslices, model.vis.quality.numstacks, model.vis.quality.numquads = 28, 16, 4
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, height)
         self._renderer = mujoco.Renderer(model, height=height, width=width)
