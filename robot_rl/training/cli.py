@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=500)
     add_trainer_arguments(p)
+    # The RL learners (iql, calql, rlpd, wsrl, dsrl) live in their own module.
+    from robot_rl.training.rl_cli import add_parsers
+
+    add_parsers(sub)
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,6 +62,7 @@ def add_trainer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--val-every", type=int, default=1000)
@@ -69,8 +74,14 @@ def add_trainer_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "_rl", False):
+        from robot_rl.training.rl_cli import run as run_rl
+
+        return run_rl(args)
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from robot_rl import keys
     from robot_rl.algorithms.diffusion_bc import DiffusionBC, DiffusionBCConfig
     from robot_rl.data.store import EpisodeStore

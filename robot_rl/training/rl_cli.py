@@ -1,0 +1,365 @@
+"""`robot-rl train iql | calql | rlpd | wsrl | dsrl ...`: offline RL and offline-to-online fine-tuning.
+
+    robot-rl train iql   --data demos.zarr --out runs/iql --steps 100000 [--task push --env-steps 20000]
+    robot-rl train calql --data demos.zarr --out runs/calql --steps 100000
+    robot-rl train rlpd  --task push --data demos.zarr --out runs/rlpd --env-steps 50000 --utd 20
+    robot-rl train wsrl  --task push --init runs/calql --out runs/wsrl --env-steps 50000 --warmup-steps 5000
+    robot-rl train dsrl  --task push --diffusion runs/bc/policy --out runs/dsrl --env-steps 50000
+
+IQL and Cal-QL train offline through the one trainer (robot_rl/training/trainer.py: run.yaml,
+checkpoints/, policy/, TensorBoard, resume after a kill); with --env-steps > 0 they then continue
+online in <out>/online on a 50/50 mix of offline and online data. RLPD, WSRL and DSRL train online
+(robot_rl/training/online.py: the same checkpoint and resume rules, curve.csv + curve.png).
+Rewards are the task's sparse success signal unless --reward says otherwise; --reward-classifier
+replaces it with a trained success classifier on camera frames. Running the same command again
+continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from types import SimpleNamespace
+
+LEARNERS = {
+    "iql": "offline IQL (expectile V, AWR actor), optional online fine-tuning",
+    "calql": "offline Cal-QL (CQL calibrated by Monte-Carlo returns), optional online fine-tuning",
+    "rlpd": "online SAC with the RLPD recipe (50/50 offline data, LayerNorm 10-critic ensemble, UTD 20)",
+    "wsrl": "online SAC warm-started from a Cal-QL/IQL run, short warm-up, no offline data retained",
+    "dsrl": "online SAC over the initial noise of a frozen diffusion policy",
+}
+
+
+def add_parsers(sub) -> None:
+    """Add the RL learners to `robot-rl train`'s subcommands (called by robot_rl/training/cli.py)."""
+    from robot_rl.training.cli import DEFAULT_STATE_KEYS
+
+    for name, help_text in LEARNERS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_rl=True)
+        p.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
+        p.add_argument("--task", default="push" if name in ("rlpd", "wsrl", "dsrl") else "", help="sim task")
+        offline_needed = name in ("iql", "calql")
+        p.add_argument(
+            "--data", required=offline_needed, default="", help="episode store with offline transitions"
+        )
+        p.add_argument("--obs-keys", default=",".join(DEFAULT_STATE_KEYS), help="comma-separated state keys")
+        p.add_argument("--hidden", default="256,256", help="MLP widths of actor and critics")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--discount", type=float, default=0.99)
+        p.add_argument("--batch-size", type=int, default=256)
+        p.add_argument("--reward", choices=["sparse", "dense"], default="sparse", help="the env's reward")
+        p.add_argument(
+            "--reward-classifier", default="", help="a trained reward classifier dir (replaces it)"
+        )
+        p.add_argument("--env-steps", type=int, default=0 if offline_needed else 50_000)
+        p.add_argument("--utd", type=int, default=20 if name in ("rlpd", "wsrl", "dsrl") else 1)
+        p.add_argument("--eval-every", type=int, default=5000, help="env steps (online) / steps (offline)")
+        p.add_argument("--eval-episodes", type=int, default=20)
+        p.add_argument("--checkpoint-every", type=int, default=5000)
+        p.add_argument("--max-episode-steps", type=int, default=0, help="0: the task's default")
+        p.add_argument("--no-progress", action="store_true")
+        if offline_needed:
+            p.add_argument("--steps", type=int, default=100_000, help="offline gradient steps")
+        if name == "rlpd":
+            p.add_argument("--critics", type=int, default=10)
+            p.add_argument("--offline-fraction", type=float, default=0.5)
+            p.add_argument(
+                "--random-steps", type=int, default=0, help="uniform actions first (no data: 5000)"
+            )
+        if name == "wsrl":
+            p.add_argument("--init", required=True, help="a Cal-QL or IQL run directory (train calql ...)")
+            p.add_argument("--warmup-steps", type=int, default=5000)
+        if name == "dsrl":
+            p.add_argument("--diffusion", required=True, help="a diffusion policy directory (frozen)")
+            p.add_argument("--noise-max", type=float, default=1.5)
+            p.add_argument("--critics", type=int, default=2)
+            p.add_argument("--random-steps", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    import torch._dynamo  # noqa: F401 - before MuJoCo's GL is loaded (see robot_rl/training/online.py)
+
+    torch.manual_seed(args.seed)
+    return {"iql": _offline, "calql": _offline, "rlpd": _rlpd, "wsrl": _wsrl, "dsrl": _dsrl}[args.learner](
+        args
+    )
+
+
+# ---- shared pieces ---------------------------------------------------------------------------------
+def _hidden(args) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in args.hidden.split(",") if w.strip())
+    except ValueError as exc:
+        raise ValueError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from exc
+    if not widths or min(widths) < 1:
+        raise ValueError(f"--hidden must be comma-separated positive integers, got {args.hidden!r}")
+    return widths
+
+
+def _make_env(args, reward_classifier: bool = True):
+    import sim
+
+    overrides = {"reward": args.reward}
+    if args.max_episode_steps:
+        overrides["max_episode_steps"] = args.max_episode_steps
+    if args.reward_classifier and reward_classifier:
+        from robot_rl.models.reward_classifier import ClassifierReward, RewardClassifier
+
+        classifier = RewardClassifier.load(args.reward_classifier)
+        overrides["cameras"] = (classifier.camera,)
+        return ClassifierReward(sim.make_env(args.task, **overrides), classifier)
+    return sim.make_env(args.task, **overrides)
+
+
+def _offline_buffer(args, obs_keys: list[str]):
+    """All transitions of --data. With --reward sparse the stored rewards are relabelled to the
+    task's sparse signal (1.0 on the terminal success step, else 0), as the online env gives them."""
+    import numpy as np
+
+    from robot_rl import keys
+    from robot_rl.data.replay import ReplayBuffer
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.data.transitions import episode_transitions
+
+    store = EpisodeStore.open(args.data, mode="r")
+    keys_here = [k for k in obs_keys if k in store.spec]
+    if not keys_here:
+        raise ValueError(
+            f"{args.data}: none of --obs-keys {args.obs_keys!r} is in the store ({', '.join(store.keys)})"
+        )
+    need = (*keys_here, keys.ACTION, keys.REWARD, keys.TERMINAL, keys.INTERVENTION)
+    parts: dict[str, list] = {}
+    for i in range(len(store)):
+        ep = store.episode(i, need)
+        if args.reward == "sparse":
+            ep[keys.REWARD] = ep[keys.TERMINAL].astype(np.float32)
+        for k, v in episode_transitions(ep, tuple(keys_here), args.discount).items():
+            parts.setdefault(k, []).append(v)
+    if not parts:
+        raise ValueError(f"{args.data}: no transitions in the store")
+    data = {k: np.concatenate(v) for k, v in parts.items()}
+    buffer = ReplayBuffer(len(data[keys.ACTION]), {k: (v.shape[1:], v.dtype) for k, v in data.items()})
+    buffer.add(data)
+    return buffer, keys_here
+
+
+def _policy_from_data(buffer, obs_keys: list[str], hidden, env_low=None, env_high=None):
+    """Normaliser from the data; action bounds = data range + 10% margin (inside the env's bounds)."""
+    import numpy as np
+
+    from robot_rl import keys
+    from robot_rl.algorithms.common import REPLAY_OBS
+    from robot_rl.models.actor import ActorPolicy
+
+    data = buffer.take(np.arange(len(buffer)))
+    obs = np.concatenate([data[REPLAY_OBS + k] for k in obs_keys], axis=1)
+    dims = [data[REPLAY_OBS + k].shape[1] for k in obs_keys]
+    act = data[keys.ACTION]
+    lo, hi = act.min(0), act.max(0)
+    margin = np.maximum(0.1 * (hi - lo), 0.05)
+    lo, hi = lo - margin, hi + margin
+    if env_low is not None:
+        lo, hi = np.maximum(lo, env_low), np.minimum(hi, env_high)
+    return ActorPolicy(obs_keys, dims, lo, hi, hidden, obs.mean(0), obs.std(0) + 1e-3)
+
+
+def _policy_from_env(env, obs_keys: list[str], hidden):
+    from robot_rl.models.actor import ActorPolicy
+
+    dims = [env.observation_space[k].shape[0] for k in obs_keys]
+    return ActorPolicy(obs_keys, dims, env.action_space.low, env.action_space.high, hidden)
+
+
+def _obs_keys(args) -> list[str]:
+    return [k.strip() for k in args.obs_keys.split(",") if k.strip()]
+
+
+def _evaluator(args):
+    if not args.task:
+        return None
+    from robot_rl.training.cli import make_evaluator
+
+    return make_evaluator(args.task, args.eval_episodes, 1, SimpleNamespace(image_keys=[]))
+
+
+def _online_config(args, **changes):
+    from robot_rl.training.online import OnlineConfig
+
+    values = dict(
+        env_steps=args.env_steps,
+        utd=args.utd,
+        batch_size=args.batch_size,
+        discount=args.discount,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    values.update(changes)
+    return OnlineConfig(**values)
+
+
+def _run_config(args, **extra) -> dict:
+    skip = {"out", "no_progress", "env_steps", "steps", "_run", "_rl", "eval_every", "eval_episodes"}
+    return {**{k: v for k, v in vars(args).items() if k not in skip and not callable(v)}, **extra}
+
+
+def _finish(curve, out) -> int:
+    last = curve[-1] if curve else {}
+    print("final: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
+    print(f"policy: {out}/policy   curve: {out}/curve.png")
+    return 0
+
+
+# ---- learners ---------------------------------------------------------------------------------------
+def _offline(args) -> int:
+    from robot_rl.algorithms.calql import CalQL, CalQLConfig
+    from robot_rl.algorithms.iql import IQL, IQLConfig
+    from robot_rl.training.online import run_online
+    from robot_rl.training.trainer import Trainer, TrainerConfig
+
+    hidden = _hidden(args)
+    buffer, obs_keys = _offline_buffer(args, _obs_keys(args))
+    policy = _policy_from_data(buffer, obs_keys, hidden)
+    if args.learner == "iql":
+        algo = IQL(policy, IQLConfig(hidden=hidden, gamma=args.discount, batch_size=args.batch_size))
+    else:
+        algo = CalQL(policy, CalQLConfig(hidden=hidden, gamma=args.discount, batch_size=args.batch_size))
+    data = TransitionDataset(buffer, policy)
+    trainer_cfg = TrainerConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        val_every=0,
+        eval_every=args.eval_every if args.task else 0,
+        checkpoint_every=args.checkpoint_every,
+        device="cpu",
+        progress=not args.no_progress,
+    )
+    run_config = _run_config(args)
+    metrics = Trainer(
+        algo, data, args.out, trainer_cfg, evaluator=_evaluator(args), run_config=run_config
+    ).fit()
+    print("offline final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    if args.env_steps <= 0:
+        print(f"policy: {args.out}/policy")
+        return 0
+    env = _make_env(args)
+    out = Path(args.out) / "online"
+    curve = run_online(
+        algo,
+        env,
+        out,
+        _online_config(args),
+        offline=buffer,
+        evaluator=_evaluator(args),
+        run_config=run_config,
+    )
+    return _finish(curve, out)
+
+
+def _rlpd(args) -> int:
+    from robot_rl.algorithms.sac import SAC, SACConfig
+    from robot_rl.training.online import run_online
+
+    hidden = _hidden(args)
+    env = _make_env(args)
+    buffer = None
+    if args.data:
+        buffer, obs_keys = _offline_buffer(args, _obs_keys(args))
+        policy = _policy_from_data(buffer, obs_keys, hidden, env.action_space.low, env.action_space.high)
+    else:
+        policy = _policy_from_env(env, _obs_keys(args), hidden)
+    algo = SAC(
+        policy, SACConfig(hidden=hidden, critic_members=args.critics, gamma=args.discount, utd=args.utd)
+    )
+    config = _online_config(args, random_steps=args.random_steps, offline_fraction=args.offline_fraction)
+    curve = run_online(
+        algo, env, args.out, config, offline=buffer, evaluator=_evaluator(args), run_config=_run_config(args)
+    )
+    return _finish(curve, args.out)
+
+
+def _wsrl(args) -> int:
+    import yaml
+
+    from robot_rl.algorithms.wsrl import WSRLConfig, warm_start
+    from robot_rl.models.actor import ActorPolicy
+    from robot_rl.training.checkpoint import load_checkpoint
+    from robot_rl.training.online import run_online
+    from robot_rl.training.trainer import STATE_KIND
+
+    init = Path(args.init)
+    latest = init / "checkpoints" / "latest"
+    if not latest.exists():
+        raise FileNotFoundError(f"{init}: no checkpoints/latest (train calql --out {init} first)")
+    tensors, _ = load_checkpoint(init / "checkpoints" / latest.read_text().strip(), kind=STATE_KIND)
+    pretrained = {k[5:]: v for k, v in tensors.items() if k.startswith("algo.")}
+    saved = yaml.safe_load((init / "run.yaml").read_text()) or {}
+    hidden = tuple(int(w) for w in str(saved.get("run", {}).get("hidden", args.hidden)).split(","))
+    policy = ActorPolicy.load(init / "policy")
+    from robot_rl.algorithms.sac import SACConfig
+
+    sac = SACConfig(
+        hidden=hidden, critic_members=2, target_members=2, layer_norm=False, gamma=args.discount, utd=args.utd
+    )
+    algo = warm_start(
+        pretrained, policy, WSRLConfig(sac=sac, warmup_steps=args.warmup_steps), source=str(init)
+    )
+    env = _make_env(args)
+    config = _online_config(args, warmup_steps=args.warmup_steps, offline_fraction=0.0)
+    curve = run_online(algo, env, args.out, config, evaluator=_evaluator(args), run_config=_run_config(args))
+    return _finish(curve, args.out)
+
+
+def _dsrl(args) -> int:
+    from robot_rl.algorithms.dsrl import DSRLConfig, DSRLPolicy, NoiseActionEnv, noise_actor_policy
+    from robot_rl.algorithms.sac import SAC, SACConfig
+    from robot_rl.policies import load_policy
+    from robot_rl.training.online import run_online
+
+    diffusion = load_policy(args.diffusion)
+    diffusion.reset()
+    hidden = _hidden(args)
+    dsrl = DSRLConfig(noise_max=args.noise_max, hidden=hidden)
+    env = NoiseActionEnv(_make_env(args), diffusion, dsrl.noise_max)
+    policy = noise_actor_policy(diffusion, dsrl)
+    algo = SAC(
+        policy, SACConfig(hidden=hidden, critic_members=args.critics, gamma=args.discount, utd=args.utd)
+    )
+    evaluator = _evaluator(args)
+    wrapped = (lambda p, step: evaluator(DSRLPolicy(diffusion, p), step)) if evaluator else None
+    config = _online_config(args, random_steps=args.random_steps, offline_fraction=0.0)
+    curve = run_online(algo, env, args.out, config, evaluator=wrapped, run_config=_run_config(args))
+    DSRLPolicy(diffusion, algo.policy).save(Path(args.out) / "dsrl_policy")
+    return _finish(curve, args.out)
+
+
+class TransitionDataset:
+    """Offline transitions in the algorithms' batch contract, for the trainer (batched fetch)."""
+
+    def __init__(self, buffer, policy):
+        import numpy as np
+
+        from robot_rl.algorithms.common import from_replay
+
+        self.tensors = from_replay(buffer.take(np.arange(len(buffer))), policy)
+        self.n = len(buffer)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        return {k: v[i] for k, v in self.tensors.items()}
+
+    def __getitems__(self, indices: list[int]):
+        import torch
+
+        idx = torch.as_tensor(indices)
+        return {k: v[idx] for k, v in self.tensors.items()}
+
+    @staticmethod
+    def collate(batch):
+        return batch
