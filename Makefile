@@ -5,9 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Off-screen MuJoCo rendering: EGL when a GPU is present, OSMesa otherwise.
-export MUJOCO_GL ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo egl || echo osmesa)
-export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
+# Off-screen MuJoCo rendering (EGL with a GPU, OSMesa without) is picked in robot_rl/gl.py.
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 SYSTEM_LIBS := libosmesa6
 

@@ -83,7 +83,7 @@ def main() -> int:
     parser.add_argument("--camera-steps", type=int, default=200, help="timed steps per run with cameras")
     parser.add_argument("--tasks", default="reach,push,lift,insertion")
     args = parser.parse_args()
-    from sim.gl import configure_gl
+    from robot_rl.gl import configure_gl
 
     backend = configure_gl()
     peer = metaworld_rate(args.steps)

@@ -13,15 +13,31 @@ import sys
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "robot_rl.demo",
+        "the main job end to end: collect demos, train a diffusion policy, evaluate it",
+    ),
     "check-config": ("robot_rl.config.cli", "validate a hardware config and print its summary"),
-    "data": ("robot_rl.data.cli", "episode stores: info, validate, merge, split, export-video, plot, convert"),
-    "bringup": ("ros_nodes.bringup", "run the ROS 2 node graph here, one process per node (no ros2 launch needed)"),
+    "data": (
+        "robot_rl.data.cli",
+        "episode stores: info, validate, merge, split, export-video, plot, convert",
+    ),
+    "bringup": (
+        "ros_nodes.bringup",
+        "run the ROS 2 node graph here, one process per node (no ros2 launch needed)",
+    ),
     "serve": ("robot_rl.serving.cli", "serve policies to robots over ZeroMQ (CURVE beyond loopback)"),
     "keygen": ("robot_rl.serving.keygen_cli", "make a CURVE key pair for a server, robot or learner"),
     "sim": ("sim.cli", "MuJoCo tasks: view scenes, run the scripted experts, collect demonstrations"),
     "train": ("robot_rl.training.cli", "train a policy from an episode store (train diffusion ...)"),
-    "distill": ("robot_rl.training.distill_cli", "consistency-distill a diffusion policy into a one-step student"),
-    "eval": ("robot_rl.training.eval_cli", "roll a policy out in sim: success rate (95% interval), video, PNG"),
+    "distill": (
+        "robot_rl.training.distill_cli",
+        "consistency-distill a diffusion policy into a one-step student",
+    ),
+    "eval": (
+        "robot_rl.training.eval_cli",
+        "roll a policy out in sim: success rate (95% interval), video, PNG",
+    ),
 }
 
 

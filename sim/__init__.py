@@ -6,7 +6,7 @@
     expert = sim.experts.make_expert("push", quality="expert", seed=0)
 
 Importing this package is cheap (no mujoco import); models are built on first use. It does
-pick the off-screen GL backend (sim/gl.py: MUJOCO_GL=egl with a GPU, osmesa without, unless
+pick the off-screen GL backend (robot_rl/gl.py: MUJOCO_GL=egl with a GPU, osmesa without, unless
 already set), because mujoco reads MUJOCO_GL once, when it is first imported: import sim (or set
 MUJOCO_GL) before anything imports mujoco if you want camera images.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sim.gl import configure_gl
+from robot_rl.gl import configure_gl
 
 configure_gl()
 

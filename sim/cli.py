@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.gl import configure_gl
+    from robot_rl.gl import configure_gl
 
     configure_gl()
     return args._sim(args)

@@ -13,11 +13,15 @@ so `fk` costs a few microseconds. Not thread-safe: give each thread its own inst
 
 from __future__ import annotations
 
-import mujoco
-import numpy as np
+from robot_rl.gl import configure_gl
 
-from robot_rl.config.hardware import HardwareConfig
-from robot_rl.paths import asset_path
+configure_gl()  # before mujoco is imported: it reads MUJOCO_GL once
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from robot_rl.config.hardware import HardwareConfig  # noqa: E402
+from robot_rl.paths import asset_path  # noqa: E402
 
 
 class ArmKinematics:
