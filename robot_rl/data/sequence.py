@@ -16,7 +16,7 @@ episode is seen as "now" and the policy learns to stop at the end.
 Episodes are split into train and validation by a seeded permutation, never mid-episode.
 Low-dimensional keys are loaded into memory once (float32); images are decoded per frame
 on demand by a `FrameReader` in each DataLoader worker and returned uint8 (B, To, H, W, C).
-`__getitems__` fetches a whole batch with one fancy-index per key, which is where the
+`__getitems__` gathers a whole batch with one fancy-index per key, which is where the
 speed against robomimic's per-sample SequenceDataset comes from; use `loader(...)`,
 which sets the matching collate function.
 """
@@ -145,23 +145,27 @@ class SequenceDataset:
         t = self._win_start[idx, None] + np.arange(self.config.horizon)
         return np.clip(t, self._lo[idx, None], self._hi[idx, None])
 
-    def get_batch(self, indices) -> dict:
-        """A batch as torch tensors: {"obs": {key: (B, To, ...)}, action: (B, Tp, A), ...}."""
-        import torch
-
+    def gather(self, indices) -> dict:
+        """A batch as numpy arrays: {"obs": {key: (B, To, ...)}, action: (B, Tp, A), ...}."""
         cfg = self.config
         t = self.window_rows(indices)
         t_obs = t[:, : cfg.n_obs_steps]
-        obs = {k: torch.from_numpy(self._lowdim[k][t_obs]) for k in self.lowdim_obs_keys}
+        obs = {k: self._lowdim[k][t_obs] for k in self.lowdim_obs_keys}
         for k, reader in self._frame_readers().items():
-            obs[k] = torch.from_numpy(reader.read_many(self._image_rows[t_obs]))
+            obs[k] = reader.read_many(self._image_rows[t_obs])
         batch = {"obs": obs}
         for k in (cfg.action_key, *cfg.extra_keys):
-            batch[k] = torch.from_numpy(self._lowdim[k][t])
+            batch[k] = self._lowdim[k][t]
         return batch
 
+    def get_batch(self, indices) -> dict:
+        """`gather` as torch tensors."""
+        return _to_torch(self.gather(indices))
+
     def __getitems__(self, indices) -> dict:
-        return self.get_batch(indices)
+        # numpy, not tensors: a worker sends small numpy arrays through its pipe far faster
+        # than torch's shared-memory tensors (measured: about 8x for a state-only batch).
+        return self.gather(indices)
 
     def __getitem__(self, i: int) -> dict:
         """One sample (no batch dimension)."""
@@ -175,22 +179,49 @@ class SequenceDataset:
 
     @staticmethod
     def collate(batch):
-        """Collate for DataLoader: `__getitems__` already returns a whole batch."""
-        return batch
+        """Collate for a plain DataLoader: `__getitems__` already returns a whole batch."""
+        return _to_torch(batch)
 
     def loader(self, batch_size: int, num_workers: int = 0, shuffle: bool = True, seed: int = 0, **kwargs):
-        """A DataLoader that fetches whole batches at once (and workers that open images lazily)."""
+        """Batches of torch tensors. Workers gather numpy batches; they become tensors
+        (zero-copy) in the consuming process."""
         import torch
         from torch.utils.data import DataLoader
 
         gen = torch.Generator().manual_seed(seed)
-        return DataLoader(
-            self,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=num_workers,
-            collate_fn=self.collate,
-            generator=gen,
-            persistent_workers=num_workers > 0,
-            **kwargs,
+        return TorchBatches(
+            DataLoader(
+                self,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                num_workers=num_workers,
+                collate_fn=_identity,
+                generator=gen,
+                persistent_workers=num_workers > 0,
+                **kwargs,
+            )
         )
+
+
+class TorchBatches:
+    """Iterates a DataLoader of numpy batches, yielding torch tensors."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            yield _to_torch(batch)
+
+
+def _identity(batch):
+    return batch
+
+
+def _to_torch(batch: dict) -> dict:
+    import torch
+
+    return {k: _to_torch(v) if isinstance(v, dict) else torch.from_numpy(v) for k, v in batch.items()}

@@ -612,7 +612,7 @@ class EpisodeWriter:
         if self._executor is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._executor = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+            self._executor = ThreadPoolExecutor(max_workers=4)  # encode + file writes; both release the GIL
         return self._executor
 
     def end(self, success: bool | None = None) -> int:

@@ -81,3 +81,13 @@ def test_bad_sequence_configs_and_keys(store_path):
         SequenceConfig(horizon=4, n_obs_steps=2, n_action_steps=4)
     with pytest.raises(DataError, match="no key 'image_wrist'"):
         SequenceDataset(store_path, SequenceConfig(obs_keys=(keys.image_key("wrist"),)))
+
+
+def test_plain_dataloader_with_collate_gives_tensors(store_path):
+    from torch.utils.data import DataLoader
+
+    cfg = SequenceConfig(horizon=4, n_obs_steps=1, n_action_steps=2, obs_keys=(keys.JOINT_POS,), val_ratio=0)
+    ds = SequenceDataset(store_path, cfg, split="all")
+    batch = next(iter(DataLoader(ds, batch_size=8, collate_fn=ds.collate)))
+    assert isinstance(batch[keys.ACTION], torch.Tensor) and batch[keys.ACTION].shape == (8, 4, 7)
+    assert batch["obs"][keys.JOINT_POS].shape == (8, 1, 6)
