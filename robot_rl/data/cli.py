@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from robot_rl import keys
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -40,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--val-ratio", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(_data=_split)
+
+    p = sub.add_parser("quality", help="coverage, action divergence, length and jerk, outlier episodes")
+    p.add_argument("store")
+    p.add_argument("--state-key", default=keys.JOINT_POS)
+    p.add_argument("--bins", type=int, default=10)
+    p.set_defaults(_data=_quality)
 
     p = sub.add_parser("export-video", help="write an mp4 of one camera of one episode")
     p.add_argument("store")
@@ -161,6 +169,15 @@ def _split(args) -> int:
     _copy_episodes([store], args.train_out, lambda s: train)
     _copy_episodes([store], args.val_out, lambda s: val)
     print(f"{args.train_out}: {len(train)} episodes; {args.val_out}: {len(val)} episodes (seed {args.seed})")
+    return 0
+
+
+def _quality(args) -> int:
+    from robot_rl.data.quality import quality_report
+
+    store = _open(args.store)
+    print(f"{store.path}:")
+    print(quality_report(store, state_key=args.state_key, bins=args.bins).summary())
     return 0
 
 
