@@ -6,8 +6,8 @@ joint step with the damped least-squares inverse of the arm Jacobian at the curr
     dq = J^T (J J^T + damping^2 I)^-1 [v; w] dt          q_target <- clip(q_target + dq)
 
 Integrating from the last target (not the measured position) keeps a slow arm from
-drifting; when the target runs ahead of the measured position by more than
-`max_lead` it is pulled back to the measured one, so a blocked arm never winds up.
+drifting; the target is kept within `max_lead` (per joint) of the measured position, so a
+blocked arm never winds it up.
 A Twist older than `twist_timeout_s` counts as zero: the target holds still.
 
     twist ──► |v|,|w| clipped ──► dq = DLS(J) [v; w] dt ──► joint targets ──► safety filter
@@ -32,7 +32,7 @@ class TwistTeleopConfig:
     max_angular_speed: float = 1.0  # rad/s
     damping: float = 0.05
     twist_timeout_s: float = 0.25
-    max_lead: float = 0.2  # rad: largest |target - measured| before the target is reset
+    max_lead: float = 0.2  # rad: largest |target - measured| per joint
 
     def __post_init__(self):
         for what in ("max_linear_speed", "max_angular_speed", "twist_timeout_s", "max_lead", "damping"):
@@ -85,11 +85,13 @@ class TwistTeleop:
     def step(self, q_measured: np.ndarray, now: float, dt: float) -> np.ndarray:
         """The next joint target (J,) after `dt` seconds of the current Twist."""
         q_measured = np.asarray(q_measured, dtype=np.float64)
-        if self.target is None or np.max(np.abs(self.target - q_measured)) > self.config.max_lead:
+        if self.target is None:
             self.target = q_measured.copy()
         qdot = self.joint_velocity(self.target, now)
-        if np.any(qdot):
-            self.target = np.clip(self.target + qdot * dt, self.hw.position_lower, self.hw.position_upper)
+        target = np.clip(self.target + qdot * dt, self.hw.position_lower, self.hw.position_upper)
+        # Never more than max_lead ahead of the arm: a blocked arm does not wind the target up.
+        lead = self.config.max_lead
+        self.target = q_measured + np.clip(target - q_measured, -lead, lead)
         return self.target.copy()
 
 
