@@ -369,6 +369,8 @@ def run_online(
         if _crossed(before, t, config.checkpoint_every) or t >= config.env_steps:
             checkpoint()
     bar.close()
+    if not state["curve"] or state["curve"][-1]["env_step"] < state["env_step"]:
+        evaluate()  # the end of the run is always on the curve
     return state["curve"]
 
 

@@ -1,0 +1,77 @@
+"""The online actor/learner loop on the real push task: interventions, mixing, run identity."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import sim
+from robot_rl import keys
+from robot_rl.algorithms.sac import SAC, SACConfig
+from robot_rl.models.actor import ActorPolicy
+from robot_rl.training.online import EnvActor, Learner, OnlineConfig, run_online
+
+OBS_KEYS = [keys.JOINT_POS, keys.GRIPPER_POS, keys.OBJECT_POSE, keys.GOAL_POS]
+
+
+class EveryThirdStepHuman(gym.Wrapper):
+    """Fault-injection stand-in for a teleoperator: takes over every third step with its own action."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.t = 0
+
+    def step(self, action):
+        self.t += 1
+        if self.t % 3:
+            return self.env.step(action)
+        human = np.full_like(np.asarray(action, np.float32), 0.5)
+        obs, reward, terminated, truncated, info = self.env.step(human)
+        return obs, reward, terminated, truncated, {**info, keys.INTERVENTION: True, keys.ACTION: human}
+
+
+def _policy(env) -> ActorPolicy:
+    dims = [env.observation_space[k].shape[0] for k in OBS_KEYS]
+    return ActorPolicy(OBS_KEYS, dims, env.action_space.low, env.action_space.high, hidden=(16,))
+
+
+def test_interventions_are_stored_with_the_human_action_and_always_sampled():
+    env = EveryThirdStepHuman(sim.make_env("push", reward="sparse", max_episode_steps=9))
+    algo = SAC(_policy(env), SACConfig(hidden=(16,), critic_members=2))
+    config = OnlineConfig(batch_size=32, intervention_fraction=0.25, replay_capacity=1000)
+    learner = Learner(algo, config)
+    actor = EnvActor(env, algo.policy, seed=0)
+    for _ in range(27):  # three episodes of nine steps
+        transitions, stats = actor.step()
+        if transitions is not None:
+            learner.add(transitions)
+            assert stats["length"] == 9
+    assert len(learner.online) == 27
+    assert len(learner.interventions) == 9
+    stored = learner.interventions.take(np.arange(9))
+    assert stored[keys.INTERVENTION].all()
+    np.testing.assert_allclose(stored[keys.ACTION], 0.5)
+    assert learner.sampler.counts(32).tolist() == [24, 8]
+    info = learner.train(2)
+    assert np.isfinite(info["critic_loss"])
+
+
+def test_curve_png_and_a_different_run_refused(tmp_path):
+    env = sim.make_env("push", reward="sparse", max_episode_steps=10)
+    torch.manual_seed(0)
+    algo = SAC(_policy(env), SACConfig(hidden=(16,), critic_members=2))
+    config = OnlineConfig(
+        env_steps=30, random_steps=10, batch_size=16, eval_every=10, checkpoint_every=10, progress=False
+    )
+    evaluations = []
+    curve = run_online(
+        algo, env, tmp_path, config, evaluator=lambda p, step: evaluations.append(step) or {"x": 1.0}
+    )
+    assert [row["env_step"] for row in curve] == [0, 10, 20, 30] and evaluations == [0, 10, 20, 30]
+    assert (tmp_path / "curve.png").stat().st_size > 0
+    assert (tmp_path / "curve.csv").read_text().splitlines()[0] == "env_step,train_success,x"
+    other = OnlineConfig(env_steps=30, random_steps=5, batch_size=16, eval_every=10, checkpoint_every=10)
+    with pytest.raises(ValueError, match="different run"):
+        run_online(algo, env, tmp_path, other)
