@@ -30,7 +30,8 @@ class PushExpert:
     def act(self, obs: dict) -> np.ndarray:
         tcp = obs[keys.EE_POS].astype(np.float64)
         cube = obs[keys.OBJECT_POSE][:3].astype(np.float64)
-        goal = obs[keys.GOAL_POS].astype(np.float64) + self.flaws.offset
+        goal = obs[keys.GOAL_POS].astype(np.float64)
+        stop_short = float(np.linalg.norm(self.flaws.offset[:2]))  # flawed: quits this far from the goal
         to_goal = goal[:2] - cube[:2]
         dist = np.linalg.norm(to_goal)
         direction = to_goal / max(dist, 1e-6)
@@ -39,6 +40,9 @@ class PushExpert:
         lateral = abs(rel[0] * direction[1] - rel[1] * direction[0])
         along = rel @ direction  # negative: behind the cube
         yaw = 0.0
+        if stop_short > 0 and dist <= stop_short:
+            self.phase = "retreat"
+            return self._act(obs, [tcp[0], tcp[1], SAFE_Z], yaw)
 
         if self.phase == "push" and (lateral > 0.02 or along > -CUBE_HALF + 0.005):
             self.phase = "retreat"
