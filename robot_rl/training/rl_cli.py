@@ -75,6 +75,18 @@ def add_parsers(sub) -> None:
             p.add_argument("--noise-max", type=float, default=1.5)
             p.add_argument("--critics", type=int, default=2)
             p.add_argument("--random-steps", type=int, default=0)
+    p = sub.add_parser(
+        "reward-classifier", help="success classifier on camera frames (a learned sparse reward)"
+    )
+    p.set_defaults(_rl=True)
+    p.add_argument("--data", required=True, help="episode store with camera frames")
+    p.add_argument("--camera", default="front")
+    p.add_argument("--out", required=True, help="classifier directory (use with --reward-classifier)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--positive-window", type=int, default=3, help="last frames of a successful episode")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,9 +94,31 @@ def run(args: argparse.Namespace) -> int:
     import torch._dynamo  # noqa: F401 - before MuJoCo's GL is loaded (see robot_rl/training/online.py)
 
     torch.manual_seed(args.seed)
-    return {"iql": _offline, "calql": _offline, "rlpd": _rlpd, "wsrl": _wsrl, "dsrl": _dsrl}[args.learner](
-        args
+    learners = {"iql": _offline, "calql": _offline, "rlpd": _rlpd, "wsrl": _wsrl, "dsrl": _dsrl}
+    return learners.get(args.learner, _reward_classifier)(args)
+
+
+def _reward_classifier(args) -> int:
+    from robot_rl import keys
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.models.reward_classifier import RewardClassifierConfig, train_reward_classifier
+
+    store = EpisodeStore.open(args.data, mode="r")
+    spec = store.spec.get(keys.image_key(args.camera))
+    size = int(spec.shape[0]) if spec is not None else 96
+    config = RewardClassifierConfig(camera=args.camera, image_size=size, positive_window=args.positive_window)
+    model, stats = train_reward_classifier(
+        store,
+        config,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=not args.no_progress,
     )
+    model.save(args.out)
+    print(", ".join(f"{k}={v:.3g}" for k, v in stats.items()))
+    print(f"reward classifier: {args.out}   (train ... --reward-classifier {args.out})")
+    return 0
 
 
 # ---- shared pieces ---------------------------------------------------------------------------------
