@@ -195,7 +195,9 @@ class EpisodeStore:
 
     def _array(self, name: str):
         try:
-            return self._group[name]
+            # Every chunk gets a file, even one of all fill values (zarr skips those by
+            # default), so a missing file always means a damaged store.
+            return self._group[name].with_config({"write_empty_chunks": True})
         except KeyError:
             raise DataError(f"{self.path}: missing array {name}") from None
         except Exception as exc:
@@ -208,10 +210,12 @@ class EpisodeStore:
             raw = np.asarray(ends_arr[:], dtype=np.int64)
         except Exception as exc:
             raise DataError(f"{self.path}: meta/episode_ends is unreadable: {exc}") from exc
-        data = self._data_group()
+        self._data_group()  # raises DataError when data/ is missing
         self._spec = {}
         self._arrays = {}
-        for name in sorted(data.array_keys()):
+        # List data/ by folder, not through zarr, so a broken zarr.json is named, not raised from zarr.
+        names = sorted(p.name for p in (self.path / "data").iterdir() if (p / "zarr.json").is_file())
+        for name in names:
             arr = self._array(f"data/{name}")
             self._arrays[name] = arr
             self._spec[name] = KeySpec(tuple(arr.shape[1:]), np.dtype(arr.dtype))
@@ -296,6 +300,7 @@ class EpisodeStore:
                 chunks=chunks,
                 compressors=compressors,
                 fill_value=fill,
+                config={"write_empty_chunks": True},
             )
         self._spec = dict(sorted(spec.items()))
 
@@ -444,6 +449,16 @@ class EpisodeStore:
         self._ends = np.append(self._ends, np.int64(end))
         return e
 
+    def _missing_chunks(self, key: str) -> list[int]:
+        """First steps of committed chunks of data/<key> whose file is absent (zarr would
+        silently read them as fill values)."""
+        arr = self._arrays[key]
+        rows = arr.chunks[0]
+        n_chunks = -(-self.num_steps // rows)
+        folder = self.path / "data" / key / "c"
+        suffix = _chunk_suffix(arr.ndim)
+        return [i * rows for i in range(n_chunks) if not (folder / f"{i}{suffix}").is_file()]
+
     def validate(self, check_chunks: bool = True, progress: bool = False) -> list[str]:
         """Every invariant; returns the problems found (empty: valid). Reads every chunk
         when `check_chunks`, so a corrupt chunk is reported with its array and episode."""
@@ -462,6 +477,12 @@ class EpisodeStore:
         for k, arr in self._arrays.items():
             if arr.shape[0] < self.num_steps:
                 problems.append(f"{p}: data/{k} has {arr.shape[0]} steps, episodes need {self.num_steps}")
+        for k in self._spec:
+            for step in self._missing_chunks(k):
+                e = int(np.searchsorted(ends, step, side="right"))
+                where = f"episode {e}" if e < len(self) else "past the last episode"
+                problems.append(f"{p}: data/{k}, {where}: chunk file for step {step} is missing")
+                break  # one per array is enough to name it
         if problems or not check_chunks:
             return problems
         from tqdm import tqdm
@@ -484,6 +505,10 @@ class EpisodeStore:
             except DataError as exc:
                 problems.append(str(exc))
         return problems
+
+
+def _chunk_suffix(ndim: int) -> str:
+    return "/0" * (ndim - 1)
 
 
 def _as_spec(key: str, value: KeySpec | tuple) -> KeySpec:

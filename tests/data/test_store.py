@@ -54,6 +54,7 @@ def test_missing_bookkeeping_keys_get_defaults(tmp_path):
     assert ep[keys.REWARD].dtype == np.float32 and not ep[keys.REWARD].any()
     assert ep[keys.INTERVENTION].all()  # an intervention episode: every step was human
     assert not ep[keys.TERMINAL].any()
+    assert EpisodeStore.open(tmp_path / "d.zarr").validate() == []  # all-zero chunks still have files
 
 
 def test_streaming_writer_discard_and_exception(tmp_path):
@@ -164,3 +165,15 @@ def test_read_only_store_refuses_writes(tmp_path):
         EpisodeStore.create(tmp_path / "s.zarr")
     with pytest.raises(ValueError, match="source must be one of"):
         EpisodeMeta(source="youtube")
+
+
+def test_broken_array_metadata_and_missing_chunk_files_are_named(tmp_path):
+    store = _store(tmp_path, n=3)
+    root = tmp_path / "s.zarr"
+    start, _ = store.episode_range(2)
+    (root / "data" / CAMERA / "c" / str(start + 1) / "0" / "0" / "0").unlink()
+    problems = EpisodeStore.open(root).validate(check_chunks=False)
+    assert problems == [f"{root}: data/{CAMERA}, episode 2: chunk file for step {start + 1} is missing"]
+    (root / "data" / keys.ACTION / "zarr.json").write_text("{broken")
+    with pytest.raises(DataError, match=f"cannot open array data/{keys.ACTION}"):
+        EpisodeStore.open(root)
