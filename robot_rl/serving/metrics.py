@@ -45,16 +45,16 @@ class ServerMetrics:
         self.latency: dict[str, LatencyWindow] = {}  # server-side, receive to reply
         self.infer_latency: dict[str, LatencyWindow] = {}  # policy call only
 
-    def request_done(self, policy: str, server_s: float) -> None:
-        with self._lock:
-            self.requests[(policy, "ok")] += 1
-            self.latency.setdefault(policy, LatencyWindow()).add(server_s)
-
-    def batch_done(self, policy: str, size: int, infer_s: float) -> None:
+    def batch_done(self, policy: str, size: int, infer_s: float, server_s: list[float]) -> None:
+        """One batch of `size` requests: policy time, and each request's receive-to-reply time."""
         with self._lock:
             self.batches[policy] += 1
             self.batched_requests[policy] += size
             self.infer_latency.setdefault(policy, LatencyWindow()).add(infer_s)
+            self.requests[(policy, "ok")] += size
+            window = self.latency.setdefault(policy, LatencyWindow())
+            for s in server_s:
+                window.add(s)
 
     def error(self, code: str, policy: str = "") -> None:
         with self._lock:

@@ -20,7 +20,6 @@ Replies (ok):
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -33,11 +32,9 @@ from robot_rl.serving import curve, wire
 from robot_rl.serving.config import ServerConfig, check_security
 from robot_rl.serving.metrics import MetricsHTTPServer, ServerMetrics
 from robot_rl.serving.wire import ErrorCode, WireError
-from robot_rl.serving.worker import InferItem, PolicyWorker, ServablePolicy, UpdateItem, now
+from robot_rl.serving.worker import InferItem, Outbox, PolicyWorker, ServablePolicy, UpdateItem, now
 
 log = logging.getLogger(__name__)
-
-_instances = itertools.count()
 
 
 def resolve_device(device: str) -> str:
@@ -66,7 +63,7 @@ class InferenceServer:
         self._policies = dict(policies)
         self._versions = dict(versions or {})
         self._context = zmq.Context()
-        self._reply_endpoint = f"inproc://robot-rl-replies-{next(_instances)}"
+        self._outbox = Outbox()
         self._stop = threading.Event()
         self._started = threading.Event()
         self._start_error: BaseException | None = None
@@ -88,8 +85,6 @@ class InferenceServer:
             self._clients = curve.load_allowed_keys(sec.clients) if sec.clients else set()
             self._learners = curve.load_allowed_keys(sec.learners) if sec.learners else set()
             self._auth = curve.start_authenticator(self._context, self._clients | self._learners)
-        self._pull = self._context.socket(zmq.PULL)
-        self._pull.bind(self._reply_endpoint)
         device = resolve_device(self.config.device)
         for name, policy in self._policies.items():
             self.workers[name] = PolicyWorker(
@@ -97,8 +92,7 @@ class InferenceServer:
                 policy,
                 self.config.batching,
                 self.metrics,
-                self._context,
-                self._reply_endpoint,
+                self._outbox,
                 device=device,
                 version=self._versions.get(name, 0),
                 compile_mode=self.config.compile,
@@ -144,6 +138,7 @@ class InferenceServer:
         if self._auth:
             self._auth.stop()
         self._context.destroy(linger=0)
+        self._outbox.close()
 
     def __enter__(self) -> InferenceServer:
         return self.start()
@@ -196,12 +191,12 @@ class InferenceServer:
     def _io_loop(self) -> None:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
-        poller.register(self._pull, zmq.POLLIN)
+        poller.register(self._outbox.fd, zmq.POLLIN)
         self._started.set()
         try:
             while not self._stop.is_set():
                 events = dict(poller.poll(50))
-                if self._pull in events:
+                if self._outbox.fd in events:
                     self._forward_replies()
                 if self._router in events:
                     for _ in range(256):  # bounded, so replies are never starved
@@ -212,14 +207,9 @@ class InferenceServer:
                         self._handle(frames)
         finally:
             self._router.close(linger=0)
-            self._pull.close(linger=0)
 
     def _forward_replies(self) -> None:
-        while True:
-            try:
-                frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+        for frames in self._outbox.drain():
             try:
                 self._router.send_multipart(frames, copy=False)
             except zmq.ZMQError as exc:  # peer gone or its queue full: drop this reply only

@@ -131,22 +131,28 @@ def pack_header(header: Mapping[str, Any]) -> bytes:
     return msgpack.packb(header, use_bin_type=True)
 
 
+_NAMES: dict[np.dtype, str] = {dt: name for name, dt in DTYPES.items()}  # '<f4' and '=f4' hash alike
+
+
 def encode(header: dict[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> list[Any]:
-    """Header plus arrays -> frames. Arrays are sent as zero-copy buffers (C order, little-endian)."""
+    """Header plus arrays -> frames. C-contiguous little-endian arrays are passed as buffers, uncopied."""
     frames: list[Any] = []
     specs = []
     for key, arr in (arrays or {}).items():
-        arr = np.asarray(arr)
-        name = arr.dtype.name
-        if name not in DTYPES:
-            raise WireError(
-                ErrorCode.BAD_DTYPE, f"array {key!r} has dtype {arr.dtype}, not one of {sorted(DTYPES)}"
-            )
-        if arr.dtype.byteorder == ">":
-            arr = arr.astype(DTYPES[name])
-        arr = np.ascontiguousarray(arr)
-        specs.append([key, name, list(arr.shape)])
-        frames.append(memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b"")
+        if not isinstance(arr, np.ndarray):
+            arr = np.asarray(arr)
+        name = _NAMES.get(arr.dtype)
+        if name is None:
+            name = arr.dtype.name
+            if name not in DTYPES:
+                raise WireError(
+                    ErrorCode.BAD_DTYPE, f"array {key!r} has dtype {arr.dtype}, not one of {sorted(DTYPES)}"
+                )
+            arr = arr.astype(DTYPES[name])  # big-endian input: the wire is little-endian
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+        specs.append([key, name, arr.shape])
+        frames.append(arr.data if arr.size else b"")
     if specs:
         header = {**header, "arrays": specs}
     return [pack_header(header), *frames]

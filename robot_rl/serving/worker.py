@@ -18,6 +18,7 @@ parameters are checked (names, shapes, dtypes) before a single one is overwritte
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -26,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import zmq
 
 from robot_rl.serving import wire
 from robot_rl.serving.config import BatchingConfig
@@ -57,6 +57,51 @@ class ServablePolicy(Protocol):
     def to(self, device: Any) -> Any: ...
 
     def state_dict(self) -> Mapping[str, Any]: ...
+
+
+class Outbox:
+    """Replies from the inference threads to the I/O thread: a queue plus one wake-up pipe.
+
+    The I/O thread polls `fd` beside its ZeroMQ socket. A worker writes one byte only when
+    no wake-up is pending, so a reply costs one queue put and at most one syscall; sending
+    the reply frames over an inproc socket instead cost three GIL-releasing calls.
+    """
+
+    def __init__(self):
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.fd, self._w = os.pipe()
+        os.set_blocking(self.fd, False)
+        os.set_blocking(self._w, False)
+        self._pending = False
+
+    def put(self, *replies: list) -> None:
+        """Queue reply messages (frame lists) and wake the I/O thread once for all of them."""
+        for frames in replies:
+            self.queue.put(frames)
+        if not self._pending:
+            self._pending = True
+            try:
+                os.write(self._w, b"\0")
+            except BlockingIOError:  # the pipe is full of wake-ups already
+                pass
+
+    def drain(self) -> list[list]:
+        """Called by the I/O thread when `fd` is readable (or whenever it likes)."""
+        try:
+            os.read(self.fd, 4096)
+        except BlockingIOError:
+            pass
+        self._pending = False  # cleared before draining: a reply put after this signals again
+        out = []
+        while True:
+            try:
+                out.append(self.queue.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self._w)
 
 
 @dataclass
@@ -102,8 +147,7 @@ class PolicyWorker:
         policy: ServablePolicy,
         batching: BatchingConfig,
         metrics: ServerMetrics,
-        context: zmq.Context,
-        reply_endpoint: str,
+        outbox: Outbox,
         device: str = "cpu",
         version: int = 0,
         compile_mode: str = "off",
@@ -127,8 +171,7 @@ class PolicyWorker:
         self.expected = {
             k: (wire.DTYPES[dt], (policy.obs_horizon, *shape)) for k, (shape, dt) in self.obs_spec.items()
         }
-        self._context = context
-        self._reply_endpoint = reply_endpoint
+        self._outbox = outbox
         self._compile_mode = compile_mode
         self._fixed_shape_fn = None  # compiled predict_action for batch size 1, when measured faster
         self._thread = threading.Thread(target=self._run, name=f"policy-{name}", daemon=True)
@@ -158,28 +201,22 @@ class PolicyWorker:
     # ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._out = self._context.socket(zmq.PUSH)
-        self._out.linger = 0
-        self._out.connect(self._reply_endpoint)
         try:
             self._warm_up()
         finally:
             self._ready.set()
         pending = None
-        try:
-            while True:
-                item = pending if pending is not None else self.queue.get()
-                pending = None
-                if item is None:
-                    return
-                if isinstance(item, UpdateItem):
-                    self._apply_update(item)
-                    continue
-                batch = [item]
-                pending = self._collect(batch)
-                self._run_batch(batch)
-        finally:
-            self._out.close()
+        while True:
+            item = pending if pending is not None else self.queue.get()
+            pending = None
+            if item is None:
+                return
+            if isinstance(item, UpdateItem):
+                self._apply_update(item)
+                continue
+            batch = [item]
+            pending = self._collect(batch)
+            self._run_batch(batch)
 
     def _collect(self, batch: list[InferItem]):
         """Fill `batch` with what is queued, waiting at most budget_ms from the first arrival.
@@ -247,7 +284,7 @@ class PolicyWorker:
                 )
             return
         t_done = now()
-        self.metrics.batch_done(self.name, len(live), t_done - t_start)
+        replies = []
         for i, item in enumerate(live):
             header = {
                 "v": wire.PROTOCOL_VERSION,
@@ -265,8 +302,9 @@ class PolicyWorker:
                     "batch_size": len(live),
                 },
             }
-            self._send(item.identity, wire.encode(header, {"action": actions[i]}))
-            self.metrics.request_done(self.name, now() - item.t_recv)
+            replies.append([item.identity, *wire.encode(header, {"action": actions[i]})])
+        self.metrics.batch_done(self.name, len(live), t_done - t_start, [now() - it.t_recv for it in live])
+        self._outbox.put(*replies)  # last: waking the I/O thread may cost this thread the GIL
 
     def _apply_update(self, item: UpdateItem) -> None:
         torch = self._torch
@@ -327,7 +365,7 @@ class PolicyWorker:
         self._send(identity, [wire.pack_header(wire.error_header(rid, code, message))])
 
     def _send(self, identity: bytes, frames: list) -> None:
-        self._out.send_multipart([identity, *frames], copy=False)
+        self._outbox.put([identity, *frames])
 
     # ---------------------------------------------------------------------------------
 
