@@ -22,7 +22,9 @@ Policy and teleop chunks meet in one executor: a chunk stamped earlier than the 
 is stale, so a person's chunks (stamped now) take over from a policy's (stamped when their
 observation was taken) while the person is active.
 
-A lifecycle node: activate starts the control timer, deactivate stops commanding.
+A lifecycle node: activate starts a fresh control loop (its safety filter synced to the
+measured position), deactivate stops commanding; deactivate, move the arm (sim reset),
+activate is how an evaluation starts a new episode.
 """
 
 from __future__ import annotations
@@ -87,10 +89,7 @@ class ControllerNode(LifecycleNode):
             executor=ExecutorConfig(blend=p("blend"), blend_window_s=p("blend_window_s")),
             loop=LoopConfig(spin_margin_s=p("spin_margin_s"), max_spin_margin_s=p("max_spin_margin_s")),
         )
-        # The loop's clock is the node's (ROS time): chunk and joint-state stamps are on it.
-        self.loop = ControlLoop(
-            self.hw, self._read_state, self._publish, config, clock=lambda: common.now_sec(self)
-        )
+        self.control_config = config
         self.bad_chunks = 0
         # Observation stamp (= chunk stamp) -> first command that reflects it, last 1000 chunks.
         self._pending_stamps: deque[float] = deque()
@@ -115,17 +114,26 @@ class ControllerNode(LifecycleNode):
 
     @common.logged_transition
     def on_activate(self, state: State) -> TransitionCallbackReturn:
+        """A fresh loop: its safety filter starts from the arm's measured position, wherever the arm
+        went while the controller was inactive (moved by hand, or a sim reset)."""
         result = super().on_activate(state)
-        self.loop.start()  # its own thread, paced on its own, not by the ROS executor
+        # The loop's clock is the node's (ROS time): chunk and joint-state stamps are on it.
+        loop = ControlLoop(
+            self.hw, self._read_state, self._publish, self.control_config, clock=lambda: common.now_sec(self)
+        )
+        self._pending_stamps.clear()
+        loop.start()  # its own thread, paced on its own, not by the ROS executor
+        self.loop = loop
         return result
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self.loop.stop()
+        self.close()
         return super().on_deactivate(state)
 
     def close(self) -> None:
-        if self.loop is not None:
-            self.loop.stop()
+        loop, self.loop = self.loop, None
+        if loop is not None:
+            loop.stop()
 
     # -- inputs ------------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -148,14 +156,20 @@ class ControllerNode(LifecycleNode):
         return self._state
 
     def _on_chunk(self, topic: str, msg: JointTrajectory) -> None:
+        loop = self.loop
+        if loop is None:
+            return  # inactive: chunks are not executed
         try:
-            if self.loop.submit(chunk_from_msg(msg, self.names)) is Submit.ACCEPTED:
+            if loop.submit(chunk_from_msg(msg, self.names)) is Submit.ACCEPTED:
                 self._pending_stamps.append(common.to_sec(msg.header.stamp))
         except ValueError as exc:
             self.bad_chunks += 1
             self.get_logger().error(f"{topic}: {exc}", throttle_duration_sec=1.0)
 
     def _on_estop(self, request, response):
+        if self.loop is None:
+            response.success, response.message = False, "controller inactive: it sends no commands"
+            return response
         if request.data:
             self.loop.estop("estop service")
             response.message = "e-stop latched: the arm brakes to a hold"
@@ -178,13 +192,16 @@ class ControllerNode(LifecycleNode):
         else:
             msg = JointTrajectory(joint_names=list(self.hw.joint_names))
             point = JointTrajectoryPoint(positions=command[:n].tolist())
-            point.time_from_start.nanosec = int(2 * self.loop.period * 1e9)
+            point.time_from_start.nanosec = int(2 * self.hw.control_period_s * 1e9)
             msg.points.append(point)
             self.pub_cmd.publish(msg)
         if self.pub_gripper is not None:
             self.pub_gripper.publish(Float64MultiArray(data=[float(command[n])]))
 
     def _diagnose(self) -> None:
+        if self.loop is None:
+            self.pub_diag.publish(common.diagnostics(self, common.OK, "inactive", {"mode": "inactive"}))
+            return
         mode = self.loop.mode
         level = common.OK if mode in (Mode.RUN, Mode.HOLD_NO_CHUNK) else common.ERROR
         values: dict[str, object] = {"mode": mode.value, "bad_chunks": self.bad_chunks}

@@ -9,7 +9,8 @@
                 /diagnostics
     subscribes  commands (std_msgs/Float64MultiArray)        J arm targets + 1 gripper command,
                                                              as the forward position controller
-    services    ~/reset (std_srvs/Trigger)                   new episode: env.reset(seed)
+    services    ~/reset (std_srvs/Trigger)                   new episode: the k-th reset draws its
+                                                             scene with seed + k
 
 Timing: every 1/step_rate_hz of sim time the latest command is applied and the physics
 advances (sim.make_env's first-order hold over its substeps); at real_time_factor 1 a wall
@@ -70,6 +71,7 @@ class SimRobotNode(LifecycleNode):
             terminate_on_success=False,
         )
         self.obs, _ = self.env.reset(seed=int(p("seed")))
+        self.resets = 0
         base = self.env.unwrapped
         self._renderers = {
             cam.name: CameraRenderer(base.model, cam.width, cam.height) for cam in self.hw.cameras
@@ -147,7 +149,8 @@ class SimRobotNode(LifecycleNode):
         self.command = values
 
     def _on_reset(self, request, response):
-        self.obs, _ = self.env.reset(seed=int(self.get_parameter("seed").value) + self.steps)
+        self.resets += 1  # reset k draws its scene with seed + k (configure drew seed + 0)
+        self.obs, _ = self.env.reset(seed=int(self.get_parameter("seed").value) + self.resets)
         self.command = self._current_command()
         self.success = False
         response.success, response.message = True, "episode reset"

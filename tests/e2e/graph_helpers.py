@@ -124,3 +124,57 @@ def start_server(policies: dict[str, Path], endpoint: str, log_path: Path) -> su
     for name, path in policies.items():
         args += ["--policy", f"{name}={path}"]
     return subprocess.Popen(args, cwd=ROOT, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+
+
+class RosEpisodes:
+    """Episodes of a sim graph with a policy, driven over ROS as an evaluation would:
+
+    policy off ─► controller deactivate ─► sim reset (seed + k) ─► controller activate ─►
+    policy on ─► until /sim_robot/success or `max_steps` sim steps (one JointState each)
+    """
+
+    def __init__(self, node, executor):
+        from lifecycle_msgs.srv import ChangeState
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Bool
+        from std_srvs.srv import SetBool, Trigger
+
+        self.node, self.executor = node, executor
+        self.enable = node.create_client(SetBool, "/robot_rl/policy/enable")
+        self.reset = node.create_client(Trigger, "/sim_robot/reset")
+        self.lifecycle = node.create_client(ChangeState, "/controller/change_state")
+        self.steps = 0
+        self.success = False
+        node.create_subscription(JointState, "/joint_states", self._on_state, qos_profile_sensor_data)
+        node.create_subscription(Bool, "/sim_robot/success", self._on_success, 10)
+
+    def _on_state(self, msg) -> None:
+        self.steps += 1
+
+    def _on_success(self, msg) -> None:
+        self.success = self.success or msg.data
+
+    def _transition(self, transition_id: int) -> None:
+        from lifecycle_msgs.msg import Transition
+        from lifecycle_msgs.srv import ChangeState
+
+        reply = call(
+            self.executor, self.lifecycle, ChangeState.Request(transition=Transition(id=transition_id))
+        )
+        assert reply.success, f"controller lifecycle transition {transition_id} refused"
+
+    def run(self, max_steps: int, timeout_s: float) -> bool:
+        from lifecycle_msgs.msg import Transition
+        from std_srvs.srv import SetBool, Trigger
+
+        assert call(self.executor, self.enable, SetBool.Request(data=False)).success
+        self._transition(Transition.TRANSITION_DEACTIVATE)
+        assert call(self.executor, self.reset, Trigger.Request()).success
+        self._transition(Transition.TRANSITION_ACTIVATE)
+        spin_until(self.executor, lambda: False, 0.3)  # success messages of the old episode drain
+        self.steps, self.success = 0, False
+        assert call(self.executor, self.enable, SetBool.Request(data=True)).success
+        done = spin_until(self.executor, lambda: self.success or self.steps >= max_steps, timeout_s)
+        assert done, f"episode neither succeeded nor ran {max_steps} sim steps in {timeout_s} s"
+        return self.success

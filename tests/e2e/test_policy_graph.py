@@ -8,6 +8,7 @@ import pytest
 from graph_helpers import (
     HOME,
     BringupProcess,
+    RosEpisodes,
     call,
     free_port,
     spin_until,
@@ -69,6 +70,18 @@ def test_policy_chunks_drive_the_sim_arm(tmp_path):
         assert spin_until(executor, lambda: controller.get("message") == "estop", 10.0), controller
         assert call(executor, estop, SetBool.Request(data=False)).success
         assert spin_until(executor, lambda: controller.get("message") == "run", 10.0), controller
+
+        # Two short episodes as an evaluation runs them: the controller comes back after each
+        # sim reset with a fresh filter and executes the policy's chunks again.
+        episodes = RosEpisodes(node, executor)
+        for _ in range(2):
+            episodes.run(max_steps=150, timeout_s=60.0)
+            controller.clear()
+            assert spin_until(
+                executor,
+                lambda: controller.get("message") == "run" and int(controller["chunks_accepted"]) > 0,
+                20.0,
+            ), controller
     finally:
         node.destroy_node()
         rclpy.shutdown()
