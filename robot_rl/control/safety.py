@@ -250,10 +250,14 @@ class SafetyFilter:
             # (sqrt law at half the deceleration limit far away, linear near it), reached by the
             # jerk-limited braking law applied to the velocity error, with the target's own
             # acceleration fed forward so that a smooth target is soon followed exactly again.
-            err = arm - self.p
+            # Tracking error: the last command against where the target was then (the target
+            # minus this period's reference motion).
+            err = arm - v_ref * dt - self.p
             approach = np.minimum(np.sqrt(0.5 * self.amax * np.abs(err)), np.abs(err) / 0.02)
             v_goal = np.clip(v_ref + np.sign(err) * approach, -self.vmax, self.vmax)
-            shaped = a_ref + jl.brake_accel(self.v - v_goal, self.a - a_ref, self.amax, self.jmax, dt)
+            # (The braking law's dead-beat step makes v' = v_goal; the feed-forward is inside it.)
+            slip = self.v + a_ref * dt - v_goal
+            shaped = a_ref + jl.brake_accel(slip, self.a - a_ref, self.amax, self.jmax, dt)
             want = np.where(out, shaped, want)
         move = np.minimum(np.maximum(want, lo), hi)
         brake = np.minimum(np.maximum(jl.brake_accel(self.v, self.a, self.amax, self.jmax, dt), lo), hi)

@@ -164,3 +164,34 @@ def test_start_outside_the_limits_never_jumps_back(hw):
     assert Reason.OUTSIDE_LIMITS in why
     assert_within_limits(sent, hw, start)
     assert sent[-1][2] <= start[2]
+
+
+def test_catches_up_with_a_moving_target_then_follows_it_exactly(hw):
+    filt = SafetyFilter(hw, use_workspace=False)
+    filt.reset(HOME)
+    dt = hw.control_period_s
+    sent, target = [], None
+    for k in range(1, 1500):
+        t = k * dt
+        # Starts 0.15 rad away and already moving at up to 1.5 rad/s: infeasible at first.
+        wave = 0.15 * np.cos(np.arange(hw.num_joints) * 0.7) + 0.5 * np.sin(
+            3.0 * t + np.arange(hw.num_joints)
+        )
+        target = HOME + np.append(wave - 0.5 * np.sin(np.arange(hw.num_joints)), 0.0)
+        command, reasons = filt.step(target)
+        sent.append(command)
+        if k < 5:
+            assert Reason.JERK_LIMIT in reasons
+    assert_within_limits(sent, hw, HOME)
+    # Caught up without overshooting into a limit cycle: the last second passes untouched.
+    last = []
+    for k in range(1500, 2000):
+        t = k * dt
+        wave = 0.15 * np.cos(np.arange(hw.num_joints) * 0.7) + 0.5 * np.sin(
+            3.0 * t + np.arange(hw.num_joints)
+        )
+        target = HOME + np.append(wave - 0.5 * np.sin(np.arange(hw.num_joints)), 0.0)
+        command, reasons = filt.step(target)
+        last.append(reasons)
+        np.testing.assert_allclose(command, target, atol=1e-9)
+    assert not any(last)
