@@ -1,7 +1,9 @@
 """A policy behind the inference server drives the sim arm over ROS: observations -> server ->
 stamped chunks -> controller (safety filter) -> sim; e-stop; every process exits cleanly."""
 
+import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,3 +94,48 @@ def test_policy_chunks_drive_the_sim_arm(tmp_path):
     server_log = (tmp_path / "server.log").read_text()
     # `robot-rl` answers Ctrl-C with "interrupted" and status 130 (robot_rl/cli.py).
     assert server_code in (0, 130) and "Traceback" not in server_log, server_log
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ROBOT_RL_E2E_POLICY"),
+    reason="needs a trained push checkpoint: ROBOT_RL_E2E_POLICY=<dir> [ROBOT_RL_E2E_EPISODES=20]",
+)
+def test_trained_policy_push_success_over_ros_matches_plain_sim(tmp_path):
+    """The same checkpoint, the same scene seeds (1..N): success over ROS, through the server, the
+    policy node and the controller's safety filter, within 10 points of plain sim."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from trajectory_msgs.msg import JointTrajectory
+
+    from robot_rl.training.evaluation import EvalConfig, evaluate
+
+    ckpt = Path(os.environ["ROBOT_RL_E2E_POLICY"])
+    n = int(os.environ.get("ROBOT_RL_E2E_EPISODES", "20"))
+    plain = evaluate(str(ckpt), EvalConfig(task="push", episodes=n, seed=1), progress=False).success_rate
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    server = start_server({"push": ckpt}, endpoint, tmp_path / "server.log")
+    graph = BringupProcess(
+        ["--policy", "push", "--server", endpoint, "--task", "push"], tmp_path / "bringup.log"
+    )
+    rclpy.init()
+    node = rclpy.create_node("e2e_push_evaluation")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    chunks = []
+    node.create_subscription(JointTrajectory, ACTION_CHUNK_TOPIC, chunks.append, 10)
+    try:
+        assert spin_until(executor, lambda: len(chunks) >= 3, 150.0), graph.log()[-3000:]
+        episodes = RosEpisodes(node, executor)
+        # push: 120 policy steps at 10 Hz = 1200 sim steps at the sim node's 100 Hz.
+        over_ros = float(np.mean([episodes.run(max_steps=1200, timeout_s=180.0) for _ in range(n)]))
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+        graph_code = graph.stop()
+        server.send_signal(signal.SIGINT)
+        server_code = server.wait(timeout=30)
+    print(f"push success over {n} episodes: plain sim {plain:.2f}, over ROS {over_ros:.2f}")
+    assert abs(over_ros - plain) <= 0.10, (plain, over_ros)
+    assert graph_code == 0, graph.log()
+    assert server_code in (0, 130)
