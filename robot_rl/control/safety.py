@@ -111,6 +111,8 @@ class SafetyFilter:
         self._amax2 = np.broadcast_to(self.amax, (rows, self.num_joints))
         self._jmax2 = np.broadcast_to(self.jmax, (rows, self.num_joints))
         self._cols = np.arange(self.num_joints)
+        # The longest stopping distance any reachable state has (stop_distance grows with |v|, a).
+        self._max_stop = jl.stop_distance(self.vmax, self.amax, self.amax, self.jmax, self.dt)
         self._ready = False
 
     # -- state ---------------------------------------------------------------------------
@@ -130,6 +132,7 @@ class SafetyFilter:
         self.gripper = float(np.clip(position[-1], 0.0, 1.0))
         self.lo = np.minimum(self.lower, self.p)
         self.hi = np.maximum(self.upper, self.p)
+        self._far_lo, self._far_hi = self.lo + self._max_stop, self.hi - self._max_stop
         self._outside = bool((self.p < self.lower).any() or (self.p > self.upper).any())
         self._last_target = self.p.copy()
         self._last_vref = np.zeros(self.num_joints)
@@ -260,6 +263,11 @@ class SafetyFilter:
             shaped = a_ref + jl.brake_accel(slip, self.a - a_ref, self.amax, self.jmax, dt)
             want = np.where(out, shaped, want)
         move = np.minimum(np.maximum(want, lo), hi)
+        # Far from every limit (more than the longest possible stopping distance) the full move
+        # passes the braking envelope whatever the velocity: skip the check.
+        p_move = self.p + (self.v + move * dt) * dt
+        if (p_move - self._far_lo >= 0.0).all() and (self._far_hi - p_move >= 0.0).all():
+            return move, reasons
         brake = np.minimum(np.maximum(jl.brake_accel(self.v, self.a, self.amax, self.jmax, dt), lo), hi)
         # Braking envelope: try the full move, then shorter ones, else brake. Rows of `cand`
         # are the candidates; the upward and downward checks run as one stacked array.

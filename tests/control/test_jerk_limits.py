@@ -41,8 +41,11 @@ def test_braking_law_stays_within_its_bound_and_limits(vmax, amax, jmax, dt):
         top, bottom = np.maximum(top, p), np.minimum(bottom, p)
     # Every state is at rest, exactly, within the worst-case stopping time.
     assert np.all(v == 0) and np.all(a == 0)
-    assert np.all(top <= jl.stop_distance(v0, a0, A, J, dt))
-    assert np.all(-bottom <= jl.stop_distance(-v0, -a0, A, J, dt))
+    up, down = jl.stop_distance(v0, a0, A, J, dt), jl.stop_distance(-v0, -a0, A, J, dt)
+    assert np.all(top <= up) and np.all(-bottom <= down)
+    # The filter's fast path relies on (vmax, amax) giving the longest stopping distance.
+    longest = jl.stop_distance(np.array(vmax), np.array(amax), amax, jmax, dt)
+    assert up.max() <= longest and down.max() <= longest
 
 
 def test_accel_bounds_keep_the_velocity_invariant_under_random_choices():
