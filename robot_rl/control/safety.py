@@ -111,6 +111,8 @@ class SafetyFilter:
         self._amax2 = np.broadcast_to(self.amax, (rows, self.num_joints))
         self._jmax2 = np.broadcast_to(self.jmax, (rows, self.num_joints))
         self._cols = np.arange(self.num_joints)
+        self._zeros = np.zeros(self.num_joints)
+        self._zeros.flags.writeable = False
         # The longest stopping distance any reachable state has (stop_distance grows with |v|, a).
         self._max_stop = jl.stop_distance(self.vmax, self.amax, self.amax, self.jmax, self.dt)
         self._ready = False
@@ -134,8 +136,8 @@ class SafetyFilter:
         self.hi = np.maximum(self.upper, self.p)
         self._far_lo, self._far_hi = self.lo + self._max_stop, self.hi - self._max_stop
         self._outside = bool((self.p < self.lower).any() or (self.p > self.upper).any())
-        self._last_target = self.p.copy()
-        self._last_vref = np.zeros(self.num_joints)
+        self._last_target = None
+        self._last_vref = self._zeros
         self._last_safe = self.p.copy()
         self._ready = True
 
@@ -187,11 +189,16 @@ class SafetyFilter:
             reasons |= Reason.OUTSIDE_LIMITS
         if arm is None:
             a_next = self._brake()
+            self._last_target = None
         else:
             # The reference velocity comes from the targets as asked, before any clamping
             # (clamping to the measured position would feed the arm's lag back into it).
-            v_ref = np.minimum(np.maximum((arm - self._last_target) / self.dt, -self.vmax), self.vmax)
-            a_ref = np.minimum(np.maximum((v_ref - self._last_vref) / self.dt, -self.amax), self.amax)
+            # (Unknown on the first target after a reset or a hold: taken as zero.)
+            if self._last_target is None:
+                v_ref = a_ref = self._zeros
+            else:
+                v_ref = np.minimum(np.maximum((arm - self._last_target) / self.dt, -self.vmax), self.vmax)
+                a_ref = np.minimum(np.maximum((v_ref - self._last_vref) / self.dt, -self.amax), self.amax)
             self._last_target, self._last_vref = arm, v_ref
             arm, why = self._shape_target(arm, meas)
             if why:
