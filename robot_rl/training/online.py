@@ -124,6 +124,7 @@ class EnvActor:
         self._obs, _ = env.reset(seed=seed)
         self.episode_return = 0.0
         self.last_env_steps = 0
+        self.last_transitions = 1  # transitions one step() adds (a remote source: a whole episode)
 
     def load_weights(self, tensors: dict[str, torch.Tensor], version: int) -> None:
         self.policy.load_state_dict(tensors)
@@ -290,8 +291,14 @@ def run_online(
     offline: ReplayBuffer | None = None,
     evaluator: Evaluator | None = None,
     run_config: dict[str, Any] | None = None,
+    actor=None,
 ) -> list[dict[str, float]]:
-    """Train online in one process (actor and learner alternating). Returns the learning curve."""
+    """Train online; returns the learning curve.
+
+    By default actor and learner alternate in this process on `env`. With `actor` (for example
+    robot_rl.training.actor_link.RemoteActors) experience comes from there instead and `env` may
+    be None; UTD then applies per transition received.
+    """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -299,7 +306,8 @@ def run_online(
     _check_run(out_dir, config, run_config or {})
     torch.manual_seed(config.seed)
     learner = Learner(algorithm, config, offline)
-    actor = EnvActor(env, algorithm.policy, seed=config.seed, discount=config.discount)
+    if actor is None:
+        actor = EnvActor(env, algorithm.policy, seed=config.seed, discount=config.discount)
     state = {"env_step": 0, "episodes": 0, "updates": 0, "curve": [], "train_success": []}
     ckpt_dir = out_dir / "checkpoints"
     if (ckpt_dir / "latest").exists():
@@ -360,8 +368,10 @@ def run_online(
                 ep_return=f"{stats['return']:.3g}", success=f"{stats['success']:.0f}", **_short(info)
             )
         if t > max(config.warmup_steps, config.learning_starts, config.random_steps) and learner.ready():
-            info = learner.train(config.utd)
-            state["updates"] += config.utd
+            updates = config.utd * actor.last_transitions
+            if updates:
+                info = learner.train(updates)
+                state["updates"] += updates
             if _crossed(before, t, config.weights_every):
                 actor.load_weights(*learner.weights())
         if config.eval_every and _crossed(before, t, config.eval_every):
