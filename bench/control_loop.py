@@ -75,7 +75,7 @@ def run_ours(hw, duration: float) -> dict:
         with lock:
             state["q"] = command
 
-    loop = ControlLoop(hw, read, send, ControlConfig(), use_workspace=False)
+    loop = ControlLoop(hw, read, send, ControlConfig())  # workspace box with the arm's FK, as deployed
     stop = threading.Event()
 
     def policy():
@@ -104,6 +104,29 @@ def run_ours(hw, duration: float) -> dict:
         "reasons": loop.reason_counts,
         "error": loop.error,
     }
+
+
+def cpu_per_tick(hw, use_workspace: bool, ticks: int = 5000) -> float:
+    """CPU seconds one tick costs (read, watchdog, executor, filter, send), on a fake clock: a
+    number the machine's load does not change much, unlike wall-clock timings."""
+    now = [0.0]
+    state = {"q": np.append((hw.position_lower + hw.position_upper) / 2, 0.5)}
+    loop = ControlLoop(
+        hw,
+        lambda: JointState(state["q"], now[0]),
+        lambda c: state.__setitem__("q", c),
+        use_workspace=use_workspace,
+        clock=lambda: now[0],
+    )
+    start = time.process_time()
+    for k in range(ticks):
+        if k % 50 == 0:
+            times = now[0] + 0.02 + 0.1 * np.arange(16)
+            wave = 0.2 * np.sin(times[:, None] + np.arange(hw.num_joints))
+            loop.submit(Chunk(times[0], 0.1, np.hstack([state["q"][:-1] + wave, np.full((16, 1), 0.5)])))
+        now[0] += hw.control_period_s
+        loop.tick(now[0])
+    return (time.process_time() - start) / ticks
 
 
 def run_sleep_loop(period: float, duration: float) -> dict:
@@ -290,6 +313,10 @@ def timing(hw, args) -> None:
             p.kill()
             p.wait()
     print(f"  load average during: {' '.join(f'{x:.2f}' for x in load_during)}")
+    print(
+        f"  CPU per tick (fake clock, no load of its own): {cpu_per_tick(hw, False) * US:.0f} us, "
+        f"{cpu_per_tick(hw, True) * US:.0f} us with the workspace FK (period {period * US:.0f} us)"
+    )
     print(f"\n1. timing ({args.duration:g} s ours, {args.peer_duration:g} s per peer)")
     s = ours["stats"]
     _summary(

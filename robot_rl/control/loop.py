@@ -16,7 +16,9 @@ Scheduling, for low jitter without a real-time kernel: sleep until `spin_margin`
 deadline, then spin on the monotonic clock until the deadline. The margin adapts to the
 sleep overshoot this machine shows (the 99th percentile of the last 250 wake-ups, times
 1.2, plus 50 us, within [loop.spin_margin_s, loop.max_spin_margin_s]), so the thread
-spins as little as it can. Measured here: sleep-then-spin gives ~18 us p99 where rclpy
+spins as little as it can. When the overshoot exceeds the largest margin allowed, the CPU
+is oversubscribed and spinning only gets the thread demoted: the loop then just sleeps
+(margin 0) until the overshoot falls again. Measured here: sleep-then-spin gives ~18 us p99 where rclpy
 timers give 85-484 us (bench/control_loop.py measures it again).
 
     deadline k-1          deadline k            deadline k+1
@@ -221,7 +223,12 @@ class ControlLoop:
     def _adapt_margin(self) -> None:
         cfg = self.config.loop
         wanted = 1.2 * float(np.quantile(self._oversleep, 0.99)) + 50e-6
-        self._margin = min(max(wanted, cfg.spin_margin_s), cfg.max_spin_margin_s)
+        if wanted > cfg.max_spin_margin_s:
+            # Sleeps overshoot by more than we may spin: the CPU is oversubscribed, and a thread
+            # that spins there is demoted by the scheduler. Sleep only until it recovers.
+            self._margin = 0.0
+        else:
+            self._margin = max(wanted, cfg.spin_margin_s)
 
     def diagnostics(self) -> dict[str, str]:
         """Key/value status for /diagnostics (the controller node publishes it as is)."""
