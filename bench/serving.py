@@ -141,7 +141,10 @@ def run_our_server(port: int, small: bool, device: str, ready, stop) -> None:
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    from robot_rl.serving.cli import SWITCH_INTERVAL_S
     from robot_rl.serving.config import BatchingConfig, SecurityConfig, ServerConfig
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as `robot-rl serve` does
     from robot_rl.serving.server import InferenceServer
 
     policies = {
@@ -194,6 +197,23 @@ def run_websocket_server(port: int, ready, stop) -> None:
                 await asyncio.sleep(0.1)
 
     asyncio.run(main())
+
+
+def run_zmq_echo_server(port: int, ready, stop) -> None:
+    """The floor: a bare ROUTER answering a fixed chunk, no validation, no inference thread."""
+    import zmq
+
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.bind(f"tcp://127.0.0.1:{port}")
+    header = b"\x80" * 64
+    action = np.zeros((TA, A), np.float32).tobytes()
+    ready.set()
+    while not stop.is_set():
+        if router.poll(100):
+            frames = router.recv_multipart(copy=False)
+            router.send_multipart([frames[0], header, action])
+    ctx.destroy(linger=0)
 
 
 GRPC_METHOD = "/lerobot.AsyncInference/Infer"
@@ -349,6 +369,20 @@ def main() -> int:
         ws_port, g_port = free_port(), free_port()
         ws, ws_stop = start(run_websocket_server, ws_port)
         g, g_stop = start(run_grpc_server, g_port)
+        z_port = free_port()
+        z, z_stop = start(run_zmq_echo_server, z_port)
+        import zmq
+
+        from robot_rl.serving import wire
+
+        z_sock = zmq.Context.instance().socket(zmq.DEALER)
+        z_sock.linger = 0
+        z_sock.connect(f"tcp://127.0.0.1:{z_port}")
+
+        def zmq_echo_call():
+            z_sock.send_multipart(wire.encode({"v": 1, "op": "infer", "id": 1}, img_obs), copy=False)
+            z_sock.recv_multipart()
+
         import grpc
         import msgpack
         from websockets.sync.client import connect
@@ -371,6 +405,7 @@ def main() -> int:
             "ours_state": lambda: client.infer("null_state", state_obs),
             "ws": ws_call,
             "grpc": grpc_call,
+            "zmq_echo": zmq_echo_call,
         }
         times = {k: [] for k in calls}
         order = list(calls)
@@ -385,13 +420,14 @@ def main() -> int:
         conn.close()
         channel.close()
         client.close()
-        ws_stop.set()
-        g_stop.set()
-        ws.join(timeout=10)
-        g.join(timeout=10)
+        z_sock.close()
+        for stop_event in (ws_stop, g_stop, z_stop):
+            stop_event.set()
+        for proc in (ws, g, z):
+            proc.join(timeout=10)
         ours50, ours99 = percentiles(times["ours"])
         s50, s99 = percentiles(times["ours_state"])
-        ws_rtt, grpc_rtt = times["ws"], times["grpc"]
+        ws_rtt, grpc_rtt, echo_rtt = times["ws"], times["grpc"], times["zmq_echo"]
     finally:
         ours_stop.set()
         ours.join(timeout=10)
@@ -401,6 +437,8 @@ def main() -> int:
     print(f"{'ours (ZeroMQ, null policy)':34s} {ours50:7.0f}us {ours99:7.0f}us {'1.00x':>20s}")
     print(f"{'openpi websocket + msgpack':34s} {ws50:7.0f}us {ws99:7.0f}us {ws50 / ours50:19.2f}x")
     print(f"{'LeRobot gRPC + pickle':34s} {g50:7.0f}us {g99:7.0f}us {g50 / ours50:19.2f}x")
+    e50, e99 = percentiles(echo_rtt)
+    print(f"{'bare ZeroMQ echo (the floor)':34s} {e50:7.0f}us {e99:7.0f}us {e50 / ours50:19.2f}x")
     print(f"{'ours, state only (null policy)':34s} {s50:7.0f}us {s99:7.0f}us")
 
     print("\n== goals ==")
