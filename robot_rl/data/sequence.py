@@ -163,9 +163,12 @@ class SequenceDataset:
         return _to_torch(self.gather(indices))
 
     def __getitems__(self, indices) -> dict:
-        # numpy, not tensors: a worker sends small numpy arrays through its pipe far faster
-        # than torch's shared-memory tensors (measured: about 8x for a state-only batch).
-        return self.gather(indices)
+        # Small arrays stay numpy: a worker pickles them through its pipe far faster than
+        # torch moves tensors to shared memory (about 8x for a state-only batch). Large ones
+        # (image stacks) become tensors, which cross in shared memory without a pickle copy.
+        batch = self.gather(indices)
+        batch["obs"] = {k: _shared_if_large(v) for k, v in batch["obs"].items()}
+        return batch
 
     def __getitem__(self, i: int) -> dict:
         """One sample (no batch dimension)."""
@@ -221,7 +224,15 @@ def _identity(batch):
     return batch
 
 
+def _shared_if_large(x: np.ndarray, limit: int = 1 << 20):
+    if x.nbytes < limit:
+        return x
+    import torch
+
+    return torch.from_numpy(x)
+
+
 def _to_torch(batch: dict) -> dict:
     import torch
 
-    return {k: _to_torch(v) if isinstance(v, dict) else torch.from_numpy(v) for k, v in batch.items()}
+    return {k: _to_torch(v) if isinstance(v, dict) else torch.as_tensor(v) for k, v in batch.items()}

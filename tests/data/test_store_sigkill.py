@@ -23,7 +23,7 @@ def test_sigkill_during_appends_never_loses_a_finished_episode(tmp_path, caplog)
     rng = np.random.default_rng(1234)
     committed = -1
     trimmed = 0
-    kills = 10
+    kills = 8
     for _ in range(kills):
         proc = subprocess.Popen(
             [sys.executable, str(WRITER), str(path)], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
