@@ -6,7 +6,7 @@ import threading
 import time
 
 import numpy as np
-from conftest import assert_within_limits
+from control_limits import assert_within_limits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

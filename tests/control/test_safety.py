@@ -3,7 +3,7 @@ limits; each rule reports its reason; feasible targets pass through untouched.""
 
 import numpy as np
 import pytest
-from conftest import assert_within_limits
+from control_limits import assert_within_limits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

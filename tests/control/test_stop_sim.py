@@ -5,7 +5,7 @@ without leaving the limits, and the simulated arm (measured velocity) comes to r
 import mujoco
 import numpy as np
 import pytest
-from conftest import assert_within_limits
+from control_limits import assert_within_limits
 
 from robot_rl.control.executor import Chunk
 from robot_rl.control.loop import ControlLoop, JointState
