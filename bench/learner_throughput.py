@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch._dynamo  # noqa: F401 - before MuJoCo (gymnasium's Hopper) loads GL: triton after OSMesa segfaults
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
