@@ -524,7 +524,8 @@ def _as_spec(key: str, value: KeySpec | tuple) -> KeySpec:
 class EpisodeWriter:
     """Writes one episode step by step, past the store's committed end.
 
-    Rows are buffered and flushed to `data/<key>` every FLUSH_BYTES; nothing is visible to
+    Rows are buffered and written to `data/<key>` in the background every FLUSH_BYTES
+    (one block in flight, so memory stays under about 2 x FLUSH_BYTES); nothing is visible to
     readers until `end()` writes the episode's end index. A crash or `discard()` leaves
     only a torn tail, which the next open removes.
     """
@@ -538,7 +539,9 @@ class EpisodeWriter:
         self._buffered_rows = 0
         self._buffered_bytes = 0
         self._frames: dict = {}  # image key -> FrameReader writing chunks directly, or None
-        self._executor = None
+        self._executor = None  # encodes and writes frames of one block in parallel
+        self._flush_thread = None  # writes one block while the caller buffers the next
+        self._pending = None
         self.open = True
 
     @property
@@ -580,7 +583,8 @@ class EpisodeWriter:
                 f"{self._where()}: missing key {missing[0]!r} (store keys: {', '.join(store._spec)})"
             )
         for k, v in checked.items():
-            self._buffer.setdefault(k, []).append(v)
+            # A copy: recorders often reuse their arrays, and blocks are written in the background.
+            self._buffer.setdefault(k, []).append(np.array(v, copy=True))
             self._buffered_bytes += v.nbytes
         self._buffered_rows += t
         if self._buffered_bytes >= FLUSH_BYTES:
@@ -597,12 +601,29 @@ class EpisodeWriter:
         return steps
 
     def flush(self) -> None:
-        """Write buffered rows to disk (still past the committed end, so still invisible)."""
+        """Hand the buffered rows to the background writer (still past the committed end,
+        so still invisible) and return; at most one block is in flight, so a recorder keeps
+        appending while the previous block is encoded and written."""
+        self._wait()
         if not self._buffered_rows:
             return
         a = self._start + self._written
         b = a + self._buffered_rows
-        for k, parts in self._buffer.items():
+        buffer = self._buffer
+        self._written += self._buffered_rows
+        self._buffer = {}
+        self._buffered_rows = 0
+        self._buffered_bytes = 0
+        self._pending = self._flusher().submit(self._write_block, a, b, buffer)
+
+    def _wait(self) -> None:
+        """Block until the block in flight is on disk; re-raise its error here."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _write_block(self, a: int, b: int, buffer: dict[str, list[np.ndarray]]) -> None:
+        for k, parts in buffer.items():
             arr = self._store._arrays[k]
             frames = self._frame_writer(k)
             if frames is not None:
@@ -617,10 +638,6 @@ class EpisodeWriter:
             if arr.shape[0] < b:
                 arr.resize((b, *arr.shape[1:]))
             arr[a:b] = block
-        self._written += self._buffered_rows
-        self._buffer.clear()
-        self._buffered_rows = 0
-        self._buffered_bytes = 0
 
     def _frame_writer(self, key: str):
         if key not in self._frames:
@@ -632,6 +649,13 @@ class EpisodeWriter:
                 writer = candidate if candidate.fast else None
             self._frames[key] = writer
         return self._frames[key]
+
+    def _flusher(self):
+        if self._flush_thread is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._flush_thread = ThreadPoolExecutor(max_workers=1)
+        return self._flush_thread
 
     def _pool(self):
         if self._executor is None:
@@ -647,6 +671,7 @@ class EpisodeWriter:
         if self.num_steps == 0:
             raise DataError(f"{self._where()}: an episode needs at least one step")
         self.flush()
+        self._wait()
         meta = self.meta if success is None else dataclasses.replace(self.meta, success=success)
         index = self._store._commit(meta, self._start + self._written)
         self._close()
@@ -656,6 +681,10 @@ class EpisodeWriter:
         """Drop the episode: buffered rows and rows already on disk past the committed end."""
         if not self.open:
             return
+        try:
+            self._wait()
+        except Exception as exc:  # the rows are being dropped anyway
+            log.warning("%s: discarding after a failed write: %s", self._where(), exc)
         self._buffer.clear()
         end = self._store.num_steps
         for arr in self._store._arrays.values():
@@ -664,9 +693,10 @@ class EpisodeWriter:
         self._close()
 
     def _close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown()
-            self._executor = None
+        for pool in (self._flush_thread, self._executor):
+            if pool is not None:
+                pool.shutdown()
+        self._flush_thread = self._executor = None
         self.open = False
         self._store._writer = None
 

@@ -177,3 +177,21 @@ def test_broken_array_metadata_and_missing_chunk_files_are_named(tmp_path):
     (root / "data" / keys.ACTION / "zarr.json").write_text("{broken")
     with pytest.raises(DataError, match=f"cannot open array data/{keys.ACTION}"):
         EpisodeStore.open(root)
+
+
+def test_streaming_writer_copies_reused_buffers(tmp_path, monkeypatch):
+    from robot_rl.data import store as store_mod
+
+    monkeypatch.setattr(store_mod, "FLUSH_BYTES", 3000)  # several background blocks
+    store = EpisodeStore.create(tmp_path / "r.zarr")
+    q = np.zeros(6, np.float32)
+    frame = np.zeros((16, 16, 3), np.uint8)
+    with store.begin_episode() as w:
+        for k in range(40):
+            q[:] = k  # a recorder refilling the same arrays every step
+            frame[:] = k
+            w.append_step({keys.JOINT_POS: q, keys.ACTION: np.zeros(7), CAMERA: frame})
+    ep = store.episode(0)
+    np.testing.assert_array_equal(ep[keys.JOINT_POS][:, 0], np.arange(40))
+    np.testing.assert_array_equal(ep[CAMERA][:, 0, 0, 0], np.arange(40))
+    assert store.validate() == []
