@@ -199,7 +199,11 @@ class ActorPolicy(nn.Module):
             raise ValueError(f"{source}: policy config must have keys {list(need)}")
         act_dim = int(config["act_dim"])
         policy = cls(
-            config["obs_keys"], config["obs_dims"], -np.ones(act_dim), np.ones(act_dim), tuple(config["hidden"])
+            config["obs_keys"],
+            config["obs_dims"],
+            -np.ones(act_dim),
+            np.ones(act_dim),
+            tuple(config["hidden"]),
         )
         try:
             policy.load_state_dict(tensors)

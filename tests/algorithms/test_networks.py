@@ -63,10 +63,18 @@ def test_tanh_gaussian_density_integrates_to_one_in_1d():
 
 def test_actor_policy_round_trip(tmp_path):
     policy = ActorPolicy(
-        [keys.JOINT_POS, keys.GRIPPER_POS], [6, 1], [-2.0] * 7, [2.0] * 7, hidden=(16, 16),
-        obs_mean=np.ones(7), obs_std=np.full(7, 2.0),
+        [keys.JOINT_POS, keys.GRIPPER_POS],
+        [6, 1],
+        [-2.0] * 7,
+        [2.0] * 7,
+        hidden=(16, 16),
+        obs_mean=np.ones(7),
+        obs_std=np.full(7, 2.0),
     )
-    obs = {keys.JOINT_POS: torch.linspace(-1, 1, 6).view(1, 1, 6), keys.GRIPPER_POS: torch.full((1, 1, 1), 0.5)}
+    obs = {
+        keys.JOINT_POS: torch.linspace(-1, 1, 6).view(1, 1, 6),
+        keys.GRIPPER_POS: torch.full((1, 1, 1), 0.5),
+    }
     before = policy.predict_action(obs)
     assert before.shape == (1, 1, 7) and before.abs().max() <= 2.0
     loaded = ActorPolicy.load(policy.save(tmp_path / "p"))
