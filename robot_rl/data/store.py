@@ -269,9 +269,21 @@ class EpisodeStore:
             col = self._group[f"meta/{c}"]
             if col.shape[0] > n:
                 col.resize((n,))
-        for arr in self._arrays.values():
+        for key, arr in self._arrays.items():
             if arr.shape[0] != end:
                 arr.resize((end, *arr.shape[1:]))
+            # Frames a recorder wrote straight to disk before it died lie past the shape,
+            # where zarr's resize does not look: remove them too.
+            first_stale = -(-end // arr.chunks[0])
+            folder = self.path / "data" / key / "c"
+            if folder.is_dir():
+                for entry in folder.iterdir():
+                    if not (entry.name.isdigit() and int(entry.name) >= first_stale):
+                        continue
+                    if entry.is_dir():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
 
     def _create_arrays(self, spec: dict[str, KeySpec]) -> None:
         from zarr.codecs import BloscCodec

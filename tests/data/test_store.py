@@ -88,6 +88,8 @@ def test_torn_tail_is_trimmed_with_a_warning(tmp_path, caplog):
     a = EpisodeStore.open(tmp_path / "s.zarr", mode="a")
     assert a.array(keys.ACTION).shape[0] == a.num_steps
     assert a.validate() == []
+    frames = sorted(int(p.name) for p in (tmp_path / "s.zarr" / "data" / CAMERA / "c").iterdir())
+    assert frames == list(range(a.num_steps))  # no stale frame files past the end
 
 
 @pytest.mark.parametrize(
