@@ -156,6 +156,7 @@ def test_thread_keeps_rate_and_takes_chunks_from_other_threads(hw):
             submitted.append(loop.submit(Chunk(times[0], 0.1, pos)))
             time.sleep(0.05)
 
+    began = time.monotonic()
     with loop:
         workers = [threading.Thread(target=policy) for _ in range(2)]
         for w in workers:
@@ -166,10 +167,14 @@ def test_thread_keeps_rate_and_takes_chunks_from_other_threads(hw):
         loop.estop("test")
         time.sleep(0.3)
         assert loop.mode is Mode.ESTOP
+    elapsed = time.monotonic() - began
     stats = loop.stats()
     assert Submit.ACCEPTED in submitted
-    assert stats.ticks > 100  # ~0.7 s at 500 Hz, on a loaded machine
-    assert stats.lateness_p50_s < hw.control_period_s
+    # Every period is accounted for: it either ticked or was counted as missed (no timing is
+    # asserted here; bench/control_loop.py measures it).
+    slots = elapsed / hw.control_period_s
+    assert 0.8 * slots <= stats.ticks + stats.missed <= slots + 2, (stats, slots)
+    assert stats.ticks > 10
     assert loop.error is None
     diag = loop.diagnostics()
     assert diag["mode"] == "estop" and diag["estop_reason"] == "test" and int(diag["chunks_accepted"]) > 0
