@@ -21,6 +21,8 @@ Replies (ok):
 from __future__ import annotations
 
 import logging
+import os
+import select
 import threading
 import time
 from collections.abc import Mapping
@@ -32,9 +34,60 @@ from robot_rl.serving import curve, wire
 from robot_rl.serving.config import ServerConfig, check_security
 from robot_rl.serving.metrics import MetricsHTTPServer, ServerMetrics
 from robot_rl.serving.wire import ErrorCode, WireError
-from robot_rl.serving.worker import InferItem, Outbox, PolicyWorker, ServablePolicy, UpdateItem, now
+from robot_rl.serving.worker import InferItem, PolicyWorker, ServablePolicy, UpdateItem, now
 
 log = logging.getLogger(__name__)
+
+
+class SharedRouter:
+    """The ROUTER socket, shared by the I/O thread and the inference threads under one lock.
+
+    ZeroMQ sockets may move between threads when a full memory barrier separates their use; the
+    lock provides it. The I/O thread waits on the socket's file descriptor (not on the socket),
+    so inference threads can send replies directly, saving a thread hand-off per request.
+    ZMQ_FD is edge-triggered and any operation may consume its edge: after sending, a thread
+    that sees input pending pokes the I/O thread through a pipe.
+    """
+
+    def __init__(self, router: zmq.Socket):
+        self.router = router
+        self.lock = threading.Lock()
+        self.fd = router.getsockopt(zmq.FD)
+        self.wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    def put(self, *replies: list) -> None:
+        """Send reply messages now (called by inference threads)."""
+        with self.lock:
+            for frames in replies:
+                self.send_locked(frames)
+            pending = self.router.getsockopt(zmq.EVENTS) & zmq.POLLIN
+        if pending:
+            self.wake()
+
+    def send_locked(self, frames: list) -> None:
+        try:
+            self.router.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as exc:  # peer gone or its queue full: drop this reply only
+            log.debug("dropped a reply: %s", exc)
+
+    def wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass
+
+    def drain_wakes(self) -> None:
+        try:
+            os.read(self.wake_r, 4096)
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        self.router.close(linger=0)
+        os.close(self.wake_r)
+        os.close(self._wake_w)
 
 
 def resolve_device(device: str) -> str:
@@ -63,7 +116,6 @@ class InferenceServer:
         self._policies = dict(policies)
         self._versions = dict(versions or {})
         self._context = zmq.Context()
-        self._outbox = Outbox()
         self._stop = threading.Event()
         self._started = threading.Event()
         self._start_error: BaseException | None = None
@@ -73,6 +125,7 @@ class InferenceServer:
         self._learners: set[bytes] = set()
         self._secure = config.security.has_keys
         self._http: MetricsHTTPServer | None = None
+        self._shared: SharedRouter | None = None
         self.endpoint = ""
         self._io = threading.Thread(target=self._io_loop, name="serving-io", daemon=True)
 
@@ -85,20 +138,6 @@ class InferenceServer:
             self._clients = curve.load_allowed_keys(sec.clients) if sec.clients else set()
             self._learners = curve.load_allowed_keys(sec.learners) if sec.learners else set()
             self._auth = curve.start_authenticator(self._context, self._clients | self._learners)
-        device = resolve_device(self.config.device)
-        for name, policy in self._policies.items():
-            self.workers[name] = PolicyWorker(
-                name,
-                policy,
-                self.config.batching,
-                self.metrics,
-                self._outbox,
-                device=device,
-                version=self._versions.get(name, 0),
-                compile_mode=self.config.compile,
-            )
-        for worker in self.workers.values():
-            worker.start()
         router = self._context.socket(zmq.ROUTER)
         router.linger = 0
         router.maxmsgsize = self.limits.max_frame_bytes  # ZeroMQ drops the peer before allocating more
@@ -111,8 +150,22 @@ class InferenceServer:
             router.close()
             self.stop()
             raise ValueError(f"cannot bind {self.config.bind}: {exc}") from None
+        self._shared = SharedRouter(router)
+        device = resolve_device(self.config.device)
+        for name, policy in self._policies.items():
+            self.workers[name] = PolicyWorker(
+                name,
+                policy,
+                self.config.batching,
+                self.metrics,
+                self._shared,
+                device=device,
+                version=self._versions.get(name, 0),
+                compile_mode=self.config.compile,
+            )
+        for worker in self.workers.values():
+            worker.start()
         self.endpoint = router.last_endpoint.decode()
-        self._router = router
         if self.config.metrics_port:
             self._http = MetricsHTTPServer(
                 self.config.metrics_host, self.config.metrics_port, self.prometheus
@@ -137,8 +190,9 @@ class InferenceServer:
             self._http.close()
         if self._auth:
             self._auth.stop()
+        if self._shared is not None:
+            self._shared.close()
         self._context.destroy(linger=0)
-        self._outbox.close()
 
     def __enter__(self) -> InferenceServer:
         return self.start()
@@ -189,37 +243,28 @@ class InferenceServer:
     # -- I/O thread ------------------------------------------------------------------
 
     def _io_loop(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self._router, zmq.POLLIN)
-        poller.register(self._outbox.fd, zmq.POLLIN)
+        shared = self._shared
+        router = shared.router
+        poller = select.poll()
+        poller.register(shared.fd, select.POLLIN)
+        poller.register(shared.wake_r, select.POLLIN)
         self._started.set()
-        try:
-            while not self._stop.is_set():
-                events = dict(poller.poll(50))
-                if self._outbox.fd in events:
-                    self._forward_replies()
-                if self._router in events:
-                    for _ in range(256):  # bounded, so replies are never starved
-                        try:
-                            frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
-                        self._handle(frames)
-        finally:
-            self._router.close(linger=0)
-
-    def _forward_replies(self) -> None:
-        for frames in self._outbox.drain():
-            try:
-                self._router.send_multipart(frames, copy=False)
-            except zmq.ZMQError as exc:  # peer gone or its queue full: drop this reply only
-                log.debug("dropped a reply: %s", exc)
+        while not self._stop.is_set():
+            with shared.lock:
+                for _ in range(256):  # bounded, so inference threads get the lock between rounds
+                    try:
+                        frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self._handle(frames)
+                more = router.getsockopt(zmq.EVENTS) & zmq.POLLIN
+            if not more:
+                poller.poll(50)
+                shared.drain_wakes()
 
     def _reply(self, identity: bytes, header: dict[str, Any], frames: list | None = None) -> None:
-        try:
-            self._router.send_multipart([identity, wire.pack_header(header), *(frames or [])], copy=False)
-        except zmq.ZMQError as exc:
-            log.debug("dropped a reply: %s", exc)
+        """Called by the I/O thread, which holds the socket's lock."""
+        self._shared.send_locked([identity, wire.pack_header(header), *(frames or [])])
 
     def _error(self, identity: bytes, rid: int | None, err: WireError, policy: str = "") -> None:
         self.metrics.error(err.code.value, policy)

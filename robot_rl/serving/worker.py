@@ -18,7 +18,6 @@ parameters are checked (names, shapes, dtypes) before a single one is overwritte
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -59,49 +58,10 @@ class ServablePolicy(Protocol):
     def state_dict(self) -> Mapping[str, Any]: ...
 
 
-class Outbox:
-    """Replies from the inference threads to the I/O thread: a queue plus one wake-up pipe.
+class ReplySink(Protocol):
+    """Where an inference thread puts its replies (server.py's SharedRouter sends them at once)."""
 
-    The I/O thread polls `fd` beside its ZeroMQ socket. A worker writes one byte only when
-    no wake-up is pending, so a reply costs one queue put and at most one syscall; sending
-    the reply frames over an inproc socket instead cost three GIL-releasing calls.
-    """
-
-    def __init__(self):
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.fd, self._w = os.pipe()
-        os.set_blocking(self.fd, False)
-        os.set_blocking(self._w, False)
-        self._pending = False
-
-    def put(self, *replies: list) -> None:
-        """Queue reply messages (frame lists) and wake the I/O thread once for all of them."""
-        for frames in replies:
-            self.queue.put(frames)
-        if not self._pending:
-            self._pending = True
-            try:
-                os.write(self._w, b"\0")
-            except BlockingIOError:  # the pipe is full of wake-ups already
-                pass
-
-    def drain(self) -> list[list]:
-        """Called by the I/O thread when `fd` is readable (or whenever it likes)."""
-        try:
-            os.read(self.fd, 4096)
-        except BlockingIOError:
-            pass
-        self._pending = False  # cleared before draining: a reply put after this signals again
-        out = []
-        while True:
-            try:
-                out.append(self.queue.get_nowait())
-            except queue.Empty:
-                return out
-
-    def close(self) -> None:
-        os.close(self.fd)
-        os.close(self._w)
+    def put(self, *replies: list) -> None: ...
 
 
 @dataclass
@@ -147,7 +107,7 @@ class PolicyWorker:
         policy: ServablePolicy,
         batching: BatchingConfig,
         metrics: ServerMetrics,
-        outbox: Outbox,
+        outbox: ReplySink,
         device: str = "cpu",
         version: int = 0,
         compile_mode: str = "off",
@@ -304,7 +264,7 @@ class PolicyWorker:
             }
             replies.append([item.identity, *wire.encode(header, {"action": actions[i]})])
         self.metrics.batch_done(self.name, len(live), t_done - t_start, [now() - it.t_recv for it in live])
-        self._outbox.put(*replies)  # last: waking the I/O thread may cost this thread the GIL
+        self._outbox.put(*replies)
 
     def _apply_update(self, item: UpdateItem) -> None:
         torch = self._torch
