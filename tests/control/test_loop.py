@@ -180,3 +180,47 @@ def test_thread_keeps_rate_and_takes_chunks_from_other_threads(hw):
     assert diag["mode"] == "estop" and diag["estop_reason"] == "test" and int(diag["chunks_accepted"]) > 0
     with arm_lock:
         assert_within_limits(arm.sent, hw, HOME)
+
+
+def test_unknown_then_stale_joint_states_hold(hw):
+    arm = FakeArm(HOME)
+    state = {"stamp": None}
+    loop = ControlLoop(
+        hw,
+        lambda: None if state["stamp"] is None else JointState(arm.position, state["stamp"]),
+        arm.send,
+        use_workspace=False,
+        clock=lambda: arm.now,
+    )
+    assert loop.tick(0.0) is None and not arm.sent  # never command an arm of unknown position
+    dt = hw.control_period_s
+    times = 0.0 + 0.1 * np.arange(20)
+    moving = HOME + np.append(np.full(hw.num_joints, 1.0), 0.0) * np.minimum(times, 1.0)[:, None] ** 3
+    loop.submit(Chunk(0.0, 0.1, moving))
+    for k in range(1, 500):
+        arm.now = k * dt
+        state["stamp"] = arm.now if k < 300 else 299 * dt  # the driver stops reporting at k = 300
+        result = loop.tick(arm.now)
+    assert loop.mode is Mode.HOLD_STALE_STATE
+    assert Reason.HOLD in result.reasons
+    assert loop.filter.stopped
+    assert_within_limits(arm.sent, hw, HOME)
+
+
+def test_a_failing_driver_latches_the_estop(hw):
+    arm = FakeArm(HOME)
+    calls = {"n": 0}
+
+    def send(command):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise OSError("driver gone")
+        arm.send(command)
+
+    loop = ControlLoop(hw, lambda: JointState(arm.position, time.monotonic()), send, use_workspace=False)
+    with loop:
+        deadline = time.monotonic() + 10.0
+        while calls["n"] < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert isinstance(loop.error, OSError)
+    assert loop.mode is Mode.ESTOP and "driver gone" in loop.watchdog.estop_reason
