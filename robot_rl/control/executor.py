@@ -46,6 +46,9 @@ import numpy as np
 from robot_rl.control.config import ExecutorConfig
 from robot_rl.control.spline import CubicChunk
 
+# Longest chunk accepted: bounds the spline fit (done under the control loop's lock) and its cache.
+MAX_CHUNK_STEPS = 256
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -203,6 +206,8 @@ class ChunkExecutor:
                 f"chunk positions must have shape (T >= 1, {self.action_dim}) (arm joints + gripper), "
                 f"got {positions.shape}"
             )
+        if positions.shape[0] > MAX_CHUNK_STEPS:
+            raise ValueError(f"chunk has {positions.shape[0]} steps; at most {MAX_CHUNK_STEPS} are accepted")
         if not np.all(np.isfinite(positions)):
             raise ValueError("chunk positions contain NaN or inf")
         if not (np.isfinite(chunk.t0) and np.isfinite(chunk.dt) and chunk.dt > 0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from robot_rl.control.config import ExecutorConfig
-from robot_rl.control.executor import Chunk, ChunkExecutor, Submit
+from robot_rl.control.executor import MAX_CHUNK_STEPS, Chunk, ChunkExecutor, Submit
 from robot_rl.control.spline import CubicChunk
 
 DT = 0.002  # control period
@@ -85,6 +85,8 @@ def test_stale_duplicate_expired_and_malformed():
         ex.submit(Chunk(2.0, 0.1, np.zeros((4, 6))), now=1.1)
     with pytest.raises(ValueError, match="NaN"):
         ex.submit(Chunk(2.0, 0.1, np.full((4, 7), np.nan)), now=1.1)
+    with pytest.raises(ValueError, match="at most"):
+        ex.submit(Chunk(2.0, 0.1, np.zeros((MAX_CHUNK_STEPS + 1, 7))), now=1.1)
     with pytest.raises(ValueError, match="dt"):
         ex.submit(Chunk(2.0, 0.0, np.zeros((4, 7))), now=1.1)
 
