@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 SYSTEM_LIBS := libosmesa6
 
-.PHONY: demo test lint format system-deps venv clean bench-env bench-d3rlpy bench-metaworld
+.PHONY: demo test lint format system-deps venv clean bench-env bench-d3rlpy bench-metaworld bench-lerobot
 
 venv: $(STAMP)
 
@@ -63,6 +63,20 @@ bench-metaworld: .venv-metaworld/.installed
 .venv-metaworld/.installed:
 	$(PYTHON) -m venv .venv-metaworld
 	.venv-metaworld/bin/pip install --quiet "metaworld>=3.1,<4" "packaging>=23"
+	@touch $@
+
+# LeRobot (bench/policy_latency.py's peer) pins torch<2.11 and diffusers<0.36, which clash with
+# ours, so it gets its own venv. Like bench-d3rlpy it reuses .venv's torch through a .pth line
+# (the model code runs on our torch, so both sides are timed on the same kernels) and installs
+# lerobot without its hardware/hub extras: only what importing its diffusion policy needs.
+bench-lerobot: .venv-lerobot/.installed
+.venv-lerobot/.installed: $(STAMP)
+	@test -x .venv-lerobot/bin/python || $(PYTHON) -m venv .venv-lerobot
+	.venv-lerobot/bin/python -c "import sysconfig, pathlib, sys; pathlib.Path(sysconfig.get_paths()['purelib'], '_robot_rl_shared.pth').write_text(sys.argv[1] + '\\n')" "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	.venv-lerobot/bin/python -m pip install --quiet --no-deps "lerobot==0.4.4" "draccus==0.10.0" "einops>=0.8,<0.9" \
+	  mergedeep "pyyaml-include<2" typing-inspect mypy-extensions toml "accelerate>=1.10,<2" "pyserial>=3.5,<4" \
+	  "deepdiff>=7,<9" orderly-set "termcolor>=2.4,<4" "jsonlines>=4,<5" "av>=15,<16"
+	.venv-lerobot/bin/python -m pip install --quiet "datasets>=4,<5"
 	@touch $@
 
 clean:

@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from robot_rl.algorithms.consistency_distillation import (
         ConsistencyDistillation,
         ConsistencyDistillationConfig,

@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--warm-start", type=int, default=-1, help="warm-start steps (0: cold starts; -1: as saved)"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.warm_start > 0:
         sampler = replace(sampler, warm_start=True, warm_start_steps=args.warm_start)
     policy.configure_sampler(sampler)
-    torch.set_num_threads(max(1, torch.get_num_threads() // max(1, args.workers)))
+    torch.set_num_threads(args.threads)
     cameras = tuple(k[len(keys.IMAGE_PREFIX) :] for k in policy.config.image_keys)
     cfg = EvalConfig(
         task=args.task,

@@ -198,7 +198,8 @@ def _run_batch(policy, config: EvalConfig, seeds: list[int], record: list[bool])
     device = policy.device
     while not all(done):
         obs_batch = {
-            k: torch.from_numpy(np.stack([np.stack(list(h)) for h in history])).to(device) for k in spec
+            k: torch.from_numpy(np.stack([np.stack([o[k] for o in h]) for h in history])).to(device)
+            for k in spec
         }
         t0 = time.perf_counter()
         chunk = policy.predict_action(obs_batch).cpu().numpy()

@@ -319,9 +319,11 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
 
 
 def _fetch(dataset, indices: list[int]) -> Any:
+    """One batch the way the DataLoader builds it: __getitems__ when present, then collate."""
+    collate = getattr(dataset, "collate", torch.utils.data.default_collate)
     if hasattr(dataset, "__getitems__"):
-        return dataset.__getitems__(indices)
-    return torch.utils.data.default_collate([dataset[i] for i in indices])
+        return collate(dataset.__getitems__(indices))
+    return collate([dataset[i] for i in indices])
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
