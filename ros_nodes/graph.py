@@ -170,7 +170,7 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
             NodeSpec(
                 name="teleop",
                 executable="teleop_node",
-                parameters={**common, "mode": options.teleop, "rate_hz": 50.0},
+                parameters={**common, "mode": options.teleop, "rate_hz": 20.0},
                 remappings=(
                     state,
                     ("twist", TELEOP_TWIST_TOPIC),

@@ -6,8 +6,8 @@ joint step with the damped least-squares inverse of the arm Jacobian at the curr
     dq = J^T (J J^T + damping^2 I)^-1 [v; w] dt          q_target <- clip(q_target + dq)
 
 Integrating from the last target (not the measured position) keeps a slow arm from
-drifting; the target is kept within `max_lead` (per joint) of the measured position, so a
-blocked arm never winds it up.
+drifting; while the target is more than `max_lead` ahead of the measured position it waits
+for the arm, so a slow or blocked arm never winds it up.
 A Twist older than `twist_timeout_s` counts as zero: the target holds still.
 
     twist ──► |v|,|w| clipped ──► dq = DLS(J) [v; w] dt ──► joint targets ──► safety filter
@@ -87,11 +87,12 @@ class TwistTeleop:
         q_measured = np.asarray(q_measured, dtype=np.float64)
         if self.target is None:
             self.target = q_measured.copy()
+        # The target waits while it is more than max_lead ahead of the arm (along the motion): a slow
+        # or blocked arm neither winds it up nor gets dragged faster than the Twist asks.
         qdot = self.joint_velocity(self.target, now)
-        target = np.clip(self.target + qdot * dt, self.hw.position_lower, self.hw.position_upper)
-        # Never more than max_lead ahead of the arm: a blocked arm does not wind the target up.
-        lead = self.config.max_lead
-        self.target = q_measured + np.clip(target - q_measured, -lead, lead)
+        lead = self.target - q_measured
+        if np.max(np.abs(lead)) <= self.config.max_lead or float(lead @ qdot) <= 0.0:
+            self.target = np.clip(self.target + qdot * dt, self.hw.position_lower, self.hw.position_upper)
         return self.target.copy()
 
 

@@ -111,7 +111,7 @@ def test_twist_teleop_recording(tmp_path):
     assert first[keys.ACTION].shape[1] == 7
     assert first[keys.image_key("front")].shape[1:] == (96, 96, 3)
     moved = first[keys.EE_POS][-1] - first[keys.EE_POS][0]
-    # Along -y more than along any other axis. How far and how straight depend on the load: on a
-    # busy 2-core machine the sim and the 500 Hz loop fall behind and chunks arrive late.
-    assert moved[1] < -0.02 and abs(moved[1]) > max(abs(moved[0]), abs(moved[2])), moved
+    # 3 s at 0.1 m/s along -y is 0.3 m (less when a loaded machine runs the sim slower than real
+    # time), in a straight line.
+    assert moved[1] < -0.1 and max(abs(moved[0]), abs(moved[2])) < 0.25 * abs(moved[1]), moved
     assert np.all(np.diff(first[keys.TIMESTAMP]) > 0)
