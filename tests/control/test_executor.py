@@ -105,3 +105,14 @@ def test_hold_then_blend_in_from_the_held_position():
     np.testing.assert_allclose(ex.sample(0.61), CubicChunk(0.5, 0.1, _wave(times))(0.61))
     # After the last step: hold the last point.
     np.testing.assert_allclose(ex.sample(5.0), _wave(times)[-1])
+
+
+def test_ensemble_averages_overlapping_steps_with_the_newest_weight():
+    w = 0.3
+    ex = ChunkExecutor(7, ExecutorConfig(blend="ensemble", blend_window_s=0.05, ensemble_new_weight=w))
+    old = np.zeros((20, 7))
+    ex.submit(Chunk(0.0, 0.1, old), now=0.0)
+    ex.submit(Chunk(0.5, 0.1, np.ones((20, 7))), now=0.45)
+    # After the fade, on steps both chunks cover: w new + (1 - w) old; beyond the old chunk: new.
+    np.testing.assert_allclose(ex.sample(1.0), np.full(7, w), atol=1e-9)
+    np.testing.assert_allclose(ex.sample(2.45), np.ones(7), atol=1e-9)
