@@ -59,6 +59,9 @@ def add_parsers(sub) -> None:
         p.add_argument("--checkpoint-every", type=int, default=5000)
         p.add_argument("--max-episode-steps", type=int, default=0, help="0: the task's default")
         p.add_argument("--no-progress", action="store_true")
+        p.add_argument(
+            "--threads", type=int, default=1, help="torch CPU threads (1 avoids spin-waiting on busy CPUs)"
+        )
         if offline_needed:
             p.add_argument("--steps", type=int, default=100_000, help="offline gradient steps")
         if name == "rlpd":
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     import torch._dynamo  # noqa: F401 - before MuJoCo's GL is loaded (see robot_rl/training/online.py)
 
     torch.manual_seed(args.seed)
+    torch.set_num_threads(max(1, getattr(args, "threads", 1)))
     learners = {"iql": _offline, "calql": _offline, "rlpd": _rlpd, "wsrl": _wsrl, "dsrl": _dsrl}
     return learners.get(args.learner, _reward_classifier)(args)
 
@@ -236,7 +240,17 @@ def _online_config(args, **changes):
 
 
 def _run_config(args, **extra) -> dict:
-    skip = {"out", "no_progress", "env_steps", "steps", "_run", "_rl", "eval_every", "eval_episodes"}
+    skip = {
+        "out",
+        "no_progress",
+        "env_steps",
+        "steps",
+        "_run",
+        "_rl",
+        "eval_every",
+        "eval_episodes",
+        "threads",
+    }
     return {**{k: v for k, v in vars(args).items() if k not in skip and not callable(v)}, **extra}
 
 
