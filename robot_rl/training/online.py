@@ -415,6 +415,9 @@ def _check_run(out_dir: Path, config: OnlineConfig, run_config: dict[str, Any]) 
     os.replace(tmp, run_file)
 
 
+_CSV_ONLY = {"episodes", "mean_length", "chunk_latency_p50_ms"}
+
+
 def write_curve(curve: list[dict[str, float]], out_dir: str | os.PathLike) -> Path:
     """curve.csv and curve.png (every metric against env steps) in out_dir."""
     import matplotlib
@@ -428,12 +431,29 @@ def write_curve(curve: list[dict[str, float]], out_dir: str | os.PathLike) -> Pa
     for row in curve:
         lines.append(f"{row['env_step']:.0f}," + ",".join(f"{row.get(n, float('nan')):.6g}" for n in names))
     (out_dir / "curve.csv").write_text("\n".join(lines) + "\n")
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4 * max(len(names), 1), 3), squeeze=False)
+    # One panel for success (evaluation with its 95% band, and training episodes), one per
+    # other learning metric (returns ...); bookkeeping columns stay in the CSV only.
     steps = [row["env_step"] for row in curve]
-    for ax, name in zip(axes[0], names):
-        ax.plot(steps, [row.get(name, float("nan")) for row in curve], marker="o")
-        ax.set_xlabel("env steps")
+    col = lambda name: [row.get(name, float("nan")) for row in curve]  # noqa: E731
+    others = [n for n in names if "success" not in n and n not in _CSV_ONLY]
+    fig, axes = plt.subplots(1, 1 + len(others), figsize=(5 * (1 + len(others)), 3.2), squeeze=False)
+    ax = axes[0][0]
+    if "success_rate" in names:
+        ax.plot(steps, col("success_rate"), marker="o", label="evaluation")
+        if "success_low95" in names:
+            ax.fill_between(
+                steps, col("success_low95"), col("success_high95"), alpha=0.2, label="95% interval"
+            )
+    if "train_success" in names:
+        ax.plot(steps, col("train_success"), marker=".", label="training episodes (last 20)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("success")
+    ax.legend(fontsize=7)
+    for ax, name in zip(axes[0][1:], others):
+        ax.plot(steps, col(name), marker="o")
         ax.set_title(name)
+    for ax in axes[0]:
+        ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out_dir / "curve.png", dpi=80)
