@@ -23,11 +23,15 @@ class QEnsemble(nn.Module):
         self.members = members
         self.net = EnsembleMLP(members, obs_dim + act_dim, hidden, 1, layer_norm=layer_norm)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """(B, obs_dim), (B, act_dim) -> (N, B). Leading sample axes are flattened through."""
+    def forward(
+        self, obs: torch.Tensor, action: torch.Tensor, members: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, obs_dim), (B, act_dim) -> (N, B), or (k, B) for the `members` subset (k,).
+        Leading sample axes are flattened through."""
         x = torch.cat([obs, action], dim=-1)
         lead = x.shape[:-1]
-        return self.net(x.reshape(-1, x.shape[-1])).view(self.members, *lead)
+        n = self.members if members is None else len(members)
+        return self.net(x.reshape(-1, x.shape[-1]), members).view(n, *lead)
 
 
 class ValueNet(nn.Module):

@@ -41,12 +41,16 @@ class EnsembleLinear(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        """`members` (k,) evaluates only those members (k, B, out): RLPD's random target pair."""
+        weight = self.weight if members is None else self.weight[members]
+        bias = self.bias if members is None else self.bias[members]
+        n = weight.shape[0]
         if x.dim() == 2:
             # Shared input: one matmul against all members' weights side by side.
-            out = x @ self.weight.transpose(0, 1).reshape(self.in_dim, self.members * self.out_dim)
-            return out.view(x.shape[0], self.members, self.out_dim).transpose(0, 1) + self.bias
-        return torch.baddbmm(self.bias, x, self.weight)
+            out = x @ weight.transpose(0, 1).reshape(self.in_dim, n * self.out_dim)
+            return out.view(x.shape[0], n, self.out_dim).transpose(0, 1) + bias
+        return torch.baddbmm(bias, x, weight)
 
 
 class EnsembleLayerNorm(nn.Module):
@@ -58,8 +62,10 @@ class EnsembleLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(members, 1, dim))
         self.dim = dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.layer_norm(x, (self.dim,)) * self.weight + self.bias
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        weight = self.weight if members is None else self.weight[members]
+        bias = self.bias if members is None else self.bias[members]
+        return torch.nn.functional.layer_norm(x, (self.dim,)) * weight + bias
 
 
 class EnsembleMLP(nn.Module):
@@ -81,5 +87,10 @@ class EnsembleMLP(nn.Module):
         layers.append(EnsembleLinear(members, width, out_dim))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        """All members (N, B, out), or only `members` (k, B, out) without computing the rest."""
+        if members is None:
+            return self.net(x)
+        for layer in self.net:
+            x = layer(x, members) if isinstance(layer, EnsembleLinear | EnsembleLayerNorm) else layer(x)
+        return x

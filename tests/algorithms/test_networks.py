@@ -35,6 +35,14 @@ def test_ensemble_members_are_independent():
         assert grads[0] == 0 and grads[2] == 0 and grads[1] > 0
 
 
+def test_member_subset_equals_the_same_rows_of_the_full_ensemble():
+    torch.manual_seed(0)
+    q = QEnsemble(4, 2, (16, 16), members=6, layer_norm=True)
+    obs, act = torch.randn(9, 4), torch.randn(9, 2)
+    pair = torch.tensor([4, 1])
+    torch.testing.assert_close(q(obs, act, pair), q(obs, act)[pair])
+
+
 def test_q_ensemble_flattens_leading_axes():
     q = QEnsemble(4, 2, (16,), members=5)
     obs, act = torch.randn(3, 7, 4), torch.randn(3, 7, 2)
