@@ -18,9 +18,11 @@ re-planned); `blend` decides how the target crosses over:
 
 - crossfade (default): target = (1 - s(x)) old + s(x) new with x = (t - s) / W and
   s(x) = 10 x^3 - 15 x^4 + 6 x^5, whose first and second derivatives vanish at both ends:
-  position, velocity and acceleration stay continuous. "old" is the second-order Taylor
-  expansion of the target at s (position, velocity, acceleration), so a blend costs the
-  same however many chunks arrive within W.
+  position, velocity and acceleration stay continuous. "old" is the target as it was before
+  the seam (itself possibly a blend still in progress), so the target is always a convex
+  combination of chunk splines and stays within their range however fast chunks arrive.
+  To bound the work per sample, seams are at least W / MAX_ACTIVE_BLENDS apart: a chunk
+  arriving sooner waits (a newer one replaces it) and is blended in as soon as it may be.
 - ensemble: temporal ensembling with exponential weights (ACT). On the steps both cover,
   the new chunk is first averaged with the current target, new weight w (the running
   average gives chunk k weights w (1 - w)^age), then cross-faded in as above.
@@ -48,6 +50,9 @@ from robot_rl.control.spline import CubicChunk
 
 # Longest chunk accepted: bounds the spline fit (done under the control loop's lock) and its cache.
 MAX_CHUNK_STEPS = 256
+# Seams at least blend_window_s / MAX_ACTIVE_BLENDS apart: a sample evaluates at most this many
+# unfinished blends (plus their chunks) however fast chunks arrive.
+MAX_ACTIVE_BLENDS = 8
 
 
 @dataclass(frozen=True)
@@ -86,35 +91,18 @@ class _Hold:
         return self.position
 
 
-class _Taylor:
-    """Second-order extrapolation of the target from `start`: what a blend fades out of."""
-
-    __slots__ = ("start", "p", "v", "a")
-
-    def __init__(self, source, start: float):
-        h = 1e-3
-        p0, before, after = source(start, True), source(start - h, True), source(start + h, True)
-        self.start, self.p = start, p0
-        self.v = (after - before) / (2.0 * h)
-        self.a = (after - 2.0 * p0 + before) / (h * h)
-
-    def __call__(self, t: float, extrapolate: bool = False) -> np.ndarray:
-        tau = t - self.start
-        return self.p + tau * (self.v + 0.5 * tau * self.a)
-
-
 class _Blend:
-    """`before` until `start`, then from the Taylor snapshot of it to `new` over `window`.
+    """`before` until `start`, then a cross-fade from `before` to `new` over `window`.
 
-    Fading out of a snapshot (position, velocity and acceleration of the target at `start`)
-    instead of the previous blend keeps every sample O(1) however fast chunks arrive, and
-    matches position, velocity and acceleration at the seam just the same."""
+    Both sides are C2 at every t >= start (`before` extrapolates past its end with its end
+    velocity), and smoothstep5 has zero first and second derivatives at both ends, so the
+    target stays C2 through the seam. Unfinished blends nest (at most MAX_ACTIVE_BLENDS deep,
+    see ChunkExecutor.submit); `_prune` collapses each one into `new` once it is over."""
 
-    __slots__ = ("before", "old", "new", "start", "window")
+    __slots__ = ("before", "new", "start", "window")
 
     def __init__(self, before, new: CubicChunk, start: float, window: float):
         self.before, self.new, self.start, self.window = before, new, start, window
-        self.old = _Taylor(before, start)
 
     @property
     def t_end(self) -> float:
@@ -122,20 +110,20 @@ class _Blend:
 
     def __call__(self, t: float, extrapolate: bool = False) -> np.ndarray:
         if t < self.start:
-            return self.before(t, extrapolate) if self.before is not None else self.old(t)
+            return self.before(t, extrapolate)
         s = smoothstep5((t - self.start) / self.window)
         if s >= 1.0:
             return self.new(t, extrapolate)
-        old = self.old(t)
+        old = self.before(t, True)
         return old + s * (self.new(t, True) - old)
 
 
 def _prune(src, t: float):
-    """Drop what can no longer be sampled (times only move forward)."""
+    """Collapse blends that are over (times only move forward)."""
     if isinstance(src, _Blend):
         if t >= src.start + src.window:
             return src.new
-        src.before = None if t >= src.start else _prune(src.before, t)
+        src.before = _prune(src.before, t)
     return src
 
 
@@ -145,6 +133,8 @@ class ChunkExecutor:
         self.config = config or ExecutorConfig()
         self._source = None  # callable t -> target, or None before anything is known
         self._newest_t0 = -np.inf
+        self._last_seam = -np.inf  # start of the newest blend
+        self._pending: Chunk | None = None  # accepted, waiting for the minimum seam spacing
         self.counts = {result: 0 for result in Submit}
 
     @property
@@ -155,6 +145,7 @@ class ChunkExecutor:
         """Drop every chunk and hold `position` (J + 1,) until the next chunk blends in.
         Chunks stamped before now stay refused as STALE/EXPIRED by their own stamps."""
         self._source = _Hold(np.array(position, dtype=np.float64))
+        self._pending = None
 
     def submit(self, chunk: Chunk, now: float) -> Submit:
         positions = self._validate(chunk)
@@ -171,28 +162,46 @@ class ChunkExecutor:
         if result is not Submit.ACCEPTED:
             return result
         self._newest_t0 = chunk.t0
-        start = max(now, chunk.t0)
+        if self._source is not None and now < self._last_seam + self._min_seam_interval:
+            self._pending = Chunk(chunk.t0, chunk.dt, positions)  # replaces an older pending one
+        else:
+            self._pending = None
+            self._blend_in(chunk.t0, chunk.dt, positions, now)
+        return result
+
+    @property
+    def _min_seam_interval(self) -> float:
+        return 0.0 if self.config.blend == "none" else self.config.blend_window_s / MAX_ACTIVE_BLENDS
+
+    def _blend_in(self, t0: float, dt: float, positions: np.ndarray, now: float) -> None:
+        n = len(positions)
+        start = max(now, t0)
         cfg = self.config
         if cfg.blend == "ensemble" and self._source is not None:
-            times = chunk.t0 + chunk.dt * np.arange(n)
+            times = t0 + dt * np.arange(n)
             w = cfg.ensemble_new_weight
             current = self._source
             covered = times <= current.t_end
             if covered.any():
                 positions = positions.copy()
-                for i in np.flatnonzero(covered & (times >= start - chunk.dt)):
+                for i in np.flatnonzero(covered & (times >= start - dt)):
                     positions[i] = w * positions[i] + (1.0 - w) * current(times[i])
-        new = CubicChunk(chunk.t0, chunk.dt, positions)
+        new = CubicChunk(t0, dt, positions)
         if self._source is None:
             self._source = new
         else:
             window = 1e-9 if cfg.blend == "none" else cfg.blend_window_s
             self._source = _Blend(self._source, new, start, window)
-        return result
+            self._last_seam = start
 
     def sample(self, t: float) -> np.ndarray | None:
         """The target (J + 1,) at time t, or None before the first chunk or hold. Times must not
         go backwards between calls (finished blends are pruned)."""
+        pending = self._pending
+        if pending is not None and t >= self._last_seam + self._min_seam_interval:
+            self._pending = None
+            if pending.t0 + (len(pending.positions) - 1) * pending.dt >= t:
+                self._blend_in(pending.t0, pending.dt, pending.positions, t)
         src = self._source
         if src is None:
             return None

@@ -116,3 +116,37 @@ def test_ensemble_averages_overlapping_steps_with_the_newest_weight():
     # After the fade, on steps both chunks cover: w new + (1 - w) old; beyond the old chunk: new.
     np.testing.assert_allclose(ex.sample(1.0), np.full(7, w), atol=1e-9)
     np.testing.assert_allclose(ex.sample(2.45), np.ones(7), atol=1e-9)
+
+
+@pytest.mark.parametrize("blend", ["crossfade", "ensemble"])
+@pytest.mark.parametrize("period", [0.002, 0.005, 0.02, 0.1])
+def test_fast_chunk_streams_track_a_ramp(blend, period):
+    """Chunks arriving faster than the blend window (down to every control tick) must not
+    feed back on themselves: a constant-velocity ramp is tracked exactly."""
+    ex = ChunkExecutor(2, ExecutorConfig(blend=blend))
+    rate, v, dt = 500, 0.5, 0.1
+    next_chunk, worst = 0.0, 0.0
+    for k in range(3 * rate):
+        t = k / rate
+        if t >= next_chunk - 1e-12:
+            ex.submit(Chunk(t, dt, np.stack([v * (t + dt * np.arange(8)), np.zeros(8)], 1)), t)
+            next_chunk += period
+        worst = max(worst, abs(ex.sample(t)[0] - v * t))
+    assert worst < 1e-9
+
+
+@pytest.mark.parametrize("blend", ["crossfade", "ensemble"])
+def test_replanning_every_tick_stays_within_the_chunks_range(blend):
+    """Hostile: a re-planned chunk with a random offset at every 500 Hz tick. The target is
+    a convex combination of chunk splines, so it never leaves the range of the points sent."""
+    rng = np.random.default_rng(0)
+    ex = ChunkExecutor(2, ExecutorConfig(blend=blend))
+    lo, hi = np.inf, -np.inf
+    for k in range(2000):
+        t = k / 500
+        points = np.sin(t + 0.1 * np.arange(8))[:, None] + rng.uniform(-0.05, 0.05, size=(8, 2))
+        lo, hi = min(lo, points.min()), max(hi, points.max())
+        ex.submit(Chunk(t, 0.1, points), t)
+        y = ex.sample(t)
+        # The natural spline may overshoot its points slightly; allow a small margin.
+        assert np.all(y >= lo - 0.05) and np.all(y <= hi + 0.05), (k, y)
