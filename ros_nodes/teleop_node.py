@@ -36,8 +36,7 @@ class TeleopNode(Node):
         self.mode = p("mode", "twist")
         if self.mode not in ("twist", "leader"):
             raise ValueError(f"parameter mode must be 'twist' or 'leader', got {self.mode!r}")
-        # 20 Hz: robot_rl.control's ChunkExecutor diverges when chunks arrive every 20 ms (nested
-        # cross-fades; measured at 40 ms and slower it tracks within 6 mrad), so not faster.
+        # One chunk per period; the controller blends each one in over its window.
         self.dt = 1.0 / float(p("rate_hz", 20.0))
         # 6 points at 20 Hz span 0.25 s: longer than the controller's blend window (0.1 s) plus
         # delivery delay, so the controller never has to extrapolate past the end of a teleop chunk.
