@@ -70,10 +70,12 @@ class ControllerNode(LifecycleNode):
     def __init__(self):
         super().__init__("controller")
         self.declare_parameter("hardware_config", "sim_ur5e")
-        self.declare_parameter("blend", "crossfade")
-        self.declare_parameter("blend_window_s", 0.1)
-        self.declare_parameter("spin_margin_s", 0.0003)
-        self.declare_parameter("max_spin_margin_s", 0.0015)
+        # Defaults are robot_rl.control's own (robot_rl/control/config.py), never copied here.
+        executor, loop = ExecutorConfig(), LoopConfig()
+        self.declare_parameter("blend", executor.blend)
+        self.declare_parameter("blend_window_s", executor.blend_window_s)
+        self.declare_parameter("spin_margin_s", loop.spin_margin_s)
+        self.declare_parameter("max_spin_margin_s", loop.max_spin_margin_s)
         self.declare_parameter("autostart", True)
         self.loop: ControlLoop | None = None
         self._state: LoopJointState | None = None  # replaced whole by the subscriber: no lock needed

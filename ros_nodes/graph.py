@@ -131,7 +131,7 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
             parameters={
                 **common,
                 # The sim needs no microsecond jitter: spin less, leave the CPU to the physics.
-                "max_spin_margin_s": 0.0003 if hw.controller.driver == "mujoco" else 0.0015,
+                **({"max_spin_margin_s": 0.0003} if hw.controller.driver == "mujoco" else {}),
                 "autostart": True,
             },
             remappings=(
