@@ -54,12 +54,15 @@ class SharedRouter:
         self.lock = threading.Lock()
         self.fd = router.getsockopt(zmq.FD)
         self.wake_r, self._wake_w = os.pipe()
+        self.closed = False
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self._wake_w, False)
 
     def put(self, *replies: list) -> None:
         """Send reply messages now (called by inference threads)."""
         with self.lock:
+            if self.closed:  # shutting down: the replies have nowhere to go
+                return
             for frames in replies:
                 self.send_locked(frames)
             pending = self.router.getsockopt(zmq.EVENTS) & zmq.POLLIN
@@ -75,19 +78,23 @@ class SharedRouter:
     def wake(self) -> None:
         try:
             os.write(self._wake_w, b"\0")
-        except BlockingIOError:
+        except OSError:  # full of wake-ups already, or closed during shutdown
             pass
 
     def drain_wakes(self) -> None:
         try:
             os.read(self.wake_r, 4096)
-        except BlockingIOError:
+        except OSError:
             pass
 
-    def close(self) -> None:
-        self.router.close(linger=0)
-        os.close(self.wake_r)
-        os.close(self._wake_w)
+    def close(self, io_thread_running: bool) -> None:
+        """Close the socket; the pipe too unless the I/O thread might still poll it."""
+        with self.lock:
+            self.closed = True
+            self.router.close(linger=0)
+        if not io_thread_running:
+            os.close(self.wake_r)
+            os.close(self._wake_w)
 
 
 def resolve_device(device: str) -> str:
@@ -183,7 +190,7 @@ class InferenceServer:
     def stop(self) -> None:
         self._stop.set()
         if self._io.is_alive():
-            self._io.join(timeout=5)
+            self._io.join(timeout=10)
         for worker in self.workers.values():
             worker.stop()
         if self._http:
@@ -191,7 +198,7 @@ class InferenceServer:
         if self._auth:
             self._auth.stop()
         if self._shared is not None:
-            self._shared.close()
+            self._shared.close(io_thread_running=self._io.is_alive())
         self._context.destroy(linger=0)
 
     def __enter__(self) -> InferenceServer:
@@ -251,6 +258,8 @@ class InferenceServer:
         self._started.set()
         while not self._stop.is_set():
             with shared.lock:
+                if shared.closed:
+                    return
                 for _ in range(256):  # bounded, so inference threads get the lock between rounds
                     try:
                         frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
