@@ -24,10 +24,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch._dynamo  # noqa: F401 - before MuJoCo (gymnasium's Hopper) loads GL: triton after OSMesa segfaults
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from robot_rl.gl import configure_gl  # noqa: E402
+
+configure_gl()  # before gymnasium's Hopper imports mujoco (robot_rl/gl.py)
 D3RLPY_PYTHON = REPO / ".venv-d3rlpy" / "bin" / "python"
 BATCH = 256
 

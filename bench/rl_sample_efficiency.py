@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
-import torch._dynamo  # noqa: E402,F401 - before MuJoCo's GL (see robot_rl/training/online.py)
+from robot_rl.gl import configure_gl  # noqa: E402
+
+configure_gl()  # before gymnasium or sim import mujoco (robot_rl/gl.py)
 
 STATE_KEYS = ("joint_pos", "gripper_pos", "ee_pos", "object_pose", "goal_pos")
 

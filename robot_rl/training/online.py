@@ -43,7 +43,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch._dynamo  # noqa: F401 - before MuJoCo's GL: importing triton after OSMesa segfaults here
 
 from robot_rl import keys
 from robot_rl.algorithms.common import (

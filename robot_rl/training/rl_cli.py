@@ -94,7 +94,9 @@ def add_parsers(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    import torch._dynamo  # noqa: F401 - before MuJoCo's GL is loaded (see robot_rl/training/online.py)
+    from robot_rl.gl import configure_gl
+
+    configure_gl()  # before anything imports mujoco (robot_rl/gl.py)
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(max(1, getattr(args, "threads", 1)))
