@@ -1,0 +1,44 @@
+"""Rollout evaluation in the real MuJoCo task, the Wilson interval, the video and the PNG."""
+
+import pytest
+import torch
+
+from robot_rl import keys
+from robot_rl.policies.diffusion import DiffusionPolicy, DiffusionPolicyConfig, ObsFeature, UNetConfig
+from robot_rl.training.evaluation import (
+    EvalConfig,
+    evaluate,
+    wilson_interval,
+    write_outcomes_png,
+    write_video,
+)
+
+
+def test_wilson_interval_matches_known_values():
+    lo, hi = wilson_interval(90, 100)
+    assert lo == pytest.approx(0.8256, abs=1e-3) and hi == pytest.approx(0.9448, abs=1e-3)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_seeded_rollouts_in_sim_write_video_and_png(tmp_path):
+    torch.manual_seed(0)
+    spec = {keys.JOINT_POS: ObsFeature((6,)), keys.GOAL_POS: ObsFeature((3,))}
+    cfg = DiffusionPolicyConfig(
+        obs_spec=spec,
+        action_dim=7,
+        pred_horizon=8,
+        action_horizon=4,
+        unet=UNetConfig(down_dims=(8, 16), step_embed_dim=8, n_groups=4),
+    )
+    policy = DiffusionPolicy(cfg).eval()
+    config = EvalConfig(
+        task="reach", episodes=3, envs_per_worker=2, max_episode_steps=6, video_episodes=1, video_size=48
+    )
+    result = evaluate(policy, config, progress=False)
+    assert result.seeds == [config.seed, config.seed + 1, config.seed + 2]
+    assert all(0 < n <= 6 for n in result.lengths)
+    assert 0 < len(result.frames) <= 6 and result.frames[0].shape == (48, 48, 3)
+    assert write_video(result.frames, tmp_path / "v.mp4").stat().st_size > 0
+    assert write_outcomes_png(result, tmp_path / "o.png", "reach").read_bytes()[:4] == b"\x89PNG"
+    again = evaluate(policy, config, progress=False)
+    assert again.lengths == result.lengths  # seeded: the same episodes
