@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+
 from robot_rl.gl import configure_gl  # noqa: E402
 
 configure_gl()  # before gymnasium or sim import mujoco (robot_rl/gl.py)

@@ -94,6 +94,7 @@ def add_parsers(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
+
     from robot_rl.gl import configure_gl
 
     configure_gl()  # before anything imports mujoco (robot_rl/gl.py)
