@@ -3,10 +3,15 @@
 Prints one JSON line: {"params": N, "latencies_ms": [...]} for obs -> action chunk at batch 1
 through `policy.diffusion.generate_actions` (the model call select_action makes when its action
 queue is empty; normalization is a separate processor in LeRobot 0.4 and is not timed).
+
+With --serve it prints {"params": N} and then answers each line on stdin with one timed call
+(a line holding the latency in ms), so the caller can interleave it with its own calls: on a
+shared machine whose load changes by the second, only interleaved timings are comparable.
 """
 
 import argparse
 import json
+import sys
 import time
 
 import torch
@@ -21,6 +26,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--serve", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -48,6 +54,14 @@ def main() -> None:
         "observation.state": torch.randn(1, 2, args.state_dim),
         "observation.environment_state": torch.randn(1, 2, args.env_dim),
     }
+    if args.serve:
+        print(json.dumps({"params": params}), flush=True)
+        with torch.inference_mode():
+            for _ in sys.stdin:
+                t0 = time.perf_counter()
+                policy.diffusion.generate_actions(batch)
+                print(f"{(time.perf_counter() - t0) * 1e3:.4f}", flush=True)
+        return
     lat = []
     with torch.inference_mode():
         for i in range(args.iters + 3):

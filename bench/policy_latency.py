@@ -39,16 +39,6 @@ def _percentiles(lat: list[float]) -> tuple[float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))
 
 
-def _time(fn, iters: int, warmup: int = 3) -> list[float]:
-    out = []
-    for i in range(iters + warmup):
-        t0 = time.perf_counter()
-        fn()
-        if i >= warmup:
-            out.append((time.perf_counter() - t0) * 1e3)
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--down-dims", default="256,512,1024")
@@ -80,61 +70,81 @@ def main() -> int:
     policy = DiffusionPolicy(cfg).eval()
     params = sum(p.numel() for p in policy.parameters())
     obs = {k: torch.randn(1, 2, *f.shape) for k, f in spec.items()}
-    rows: list[tuple[str, list[float]]] = []
-
-    def run(sampler: SamplerConfig, iters: int, p=policy) -> list[float]:
-        p.configure_sampler(sampler)
-        return _time(lambda: p.predict_action(obs), iters)
-
-    rows.append(("ours DDIM-10", run(SamplerConfig(kind="ddim", num_steps=10), args.iters)))
-    rows.append(
-        ("ours DDIM-10 diffusers", run(SamplerConfig(kind="ddim_diffusers", num_steps=10), args.iters))
-    )
-    rows.append(("ours DDIM-100", run(SamplerConfig(kind="ddim", num_steps=100), max(5, args.iters // 5))))
-    warm = SamplerConfig(kind="ddim", num_steps=10, warm_start=True, warm_start_steps=3)
-    rows.append(
-        ("ours warm-start (3 of DDIM-10)", run(warm, args.iters))
-    )  # steady state: first call is warm-up
     student = make_student(policy, steps=1).eval()
-    rows.append(("ours one-step (consistency)", _time(lambda: student.predict_action(obs), args.iters)))
-
-    peer = None
-    if PEER_PY.exists():
-        cmd = [
-            str(PEER_PY),
-            str(ROOT / "bench" / "lerobot_diffusion_latency.py"),
-            "--down-dims",
-            args.down_dims,
-        ]
-        cmd += ["--iters", str(args.iters), "--threads", str(args.threads), "--steps", "10"]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-        if res.returncode == 0:
-            peer = json.loads(res.stdout.strip().splitlines()[-1])
-            rows.append(("LeRobot DDIM-10", peer["latencies_ms"]))
-        else:
-            print(f"LeRobot peer failed:\n{res.stderr[-2000:]}", file=sys.stderr)
-    else:
+    variants = {
+        "ours DDIM-10": (policy, SamplerConfig(kind="ddim", num_steps=10)),
+        "ours DDIM-10 diffusers": (policy, SamplerConfig(kind="ddim_diffusers", num_steps=10)),
+        "ours DDIM-100": (policy, SamplerConfig(kind="ddim", num_steps=100)),
+        # Steady state: each warm call follows a warm call (reset only before the first).
+        "ours warm-start (3 of DDIM-10)": (policy, SamplerConfig(kind="ddim", num_steps=10, warm_start=True)),
+        "ours one-step (consistency)": (student, None),
+    }
+    peer = _start_peer(args) if PEER_PY.exists() else None
+    if peer is None:
         print(
             "LeRobot peer not installed: run `make bench-lerobot` (reference: 311 ms for 63M params, DDIM-10)"
         )
+    lat: dict[str, list[float]] = {name: [] for name in variants}
+    if peer is not None:
+        lat["LeRobot DDIM-10"] = []
+    # Round-robin, one call of each per round, so that every row sees the same machine load.
+    for i in range(args.iters + 2):
+        for name, (p, sampler) in variants.items():
+            if name == "ours DDIM-100" and i % 5:
+                continue  # 10x the cost: sampled every fifth round
+            if sampler is not None and p.config.sampler != sampler:
+                p.configure_sampler(sampler)
+                p.predict_action(
+                    obs
+                )  # the first call after a switch is cold (warm start needs a previous chunk)
+            t0 = time.perf_counter()
+            p.predict_action(obs)
+            if i >= 2 or name == "ours DDIM-100":
+                lat[name].append((time.perf_counter() - t0) * 1e3)
+        if peer is not None:
+            peer.stdin.write("go\n")
+            peer.stdin.flush()
+            ms = float(peer.stdout.readline())
+            if i >= 2:
+                lat["LeRobot DDIM-10"].append(ms)
+    peer_params = None
+    if peer is not None:
+        peer_params = peer.params
+        peer.stdin.close()
+        peer.wait(timeout=60)
+    rows = list(lat.items())
 
     print(f"\npolicy latency, obs -> chunk, batch 1, {args.threads} thread(s), torch {torch.__version__}")
     print(
-        f"ours: {params / 1e6:.1f}M parameters" + (f"; LeRobot: {peer['params'] / 1e6:.1f}M" if peer else "")
+        f"ours: {params / 1e6:.1f}M parameters"
+        + (f"; LeRobot: {peer_params / 1e6:.1f}M" if peer_params else "")
     )
+    print("(calls interleaved round-robin, so every row sees the same load; DDIM-100 every fifth round)")
     print(f"{'':34s} {'p50 ms':>9s} {'p99 ms':>9s}")
-    for name, lat in rows:
-        p50, p99 = _percentiles(lat)
+    for name, samples in rows:
+        p50, p99 = _percentiles(samples)
         print(f"{name:34s} {p50:9.2f} {p99:9.2f}")
-    ours10 = _percentiles(rows[0][1])[0]
-    one = _percentiles(rows[4][1])[0]
-    sched = _percentiles(rows[1][1])[0]
+    ours10 = _percentiles(lat["ours DDIM-10"])[0]
+    one = _percentiles(lat["ours one-step (consistency)"])[0]
+    sched = _percentiles(lat["ours DDIM-10 diffusers"])[0]
     print(f"\ndiffusers stepping / fast sampler (DDIM-10):   {sched / ours10:.2f}x")
     print(f"one-step vs ours DDIM-10:                     {ours10 / one:.1f}x faster (goal >= 10x)")
-    if peer:
-        lr50 = _percentiles(peer["latencies_ms"])[0]
+    if peer_params:
+        lr50 = _percentiles(lat["LeRobot DDIM-10"])[0]
         print(f"ours DDIM-10 vs LeRobot DDIM-10:              {lr50 / ours10:.2f}x faster (goal >= 1.5x)")
     return 0
+
+
+def _start_peer(args):
+    cmd = [str(PEER_PY), str(ROOT / "bench" / "lerobot_diffusion_latency.py"), "--serve"]
+    cmd += ["--down-dims", args.down_dims, "--threads", str(args.threads), "--steps", "10"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line:
+        print("LeRobot peer failed to start (see its stderr above)", file=sys.stderr)
+        return None
+    proc.params = json.loads(line)["params"]
+    return proc
 
 
 if __name__ == "__main__":
