@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml setup.py setup.cfg
 	@$(MAKE) --no-print-directory system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<80" wheel
+	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=77,<80" wheel
 	$(PY) -m pip install --quiet --progress-bar off -e ".[dev]"
 	@touch $(STAMP)
 
