@@ -612,10 +612,11 @@ class EpisodeWriter:
             steps[keys.TIMESTAMP] = self.meta.start_time + (k0 + np.arange(t)) * self._store.step_dt
         return steps
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
         """Hand the buffered rows to the background writer (still past the committed end,
         so still invisible) and return; at most one block is in flight, so a recorder keeps
-        appending while the previous block is encoded and written."""
+        appending while the previous block is encoded and written. `wait=True` returns only
+        once they are on disk."""
         self._wait()
         if not self._buffered_rows:
             return
@@ -627,6 +628,8 @@ class EpisodeWriter:
         self._buffered_rows = 0
         self._buffered_bytes = 0
         self._pending = self._flusher().submit(self._write_block, a, b, buffer)
+        if wait:
+            self._wait()
 
     def _wait(self) -> None:
         """Block until the block in flight is on disk; re-raise its error here."""

@@ -80,7 +80,7 @@ def test_torn_tail_is_trimmed_with_a_warning(tmp_path, caplog):
     store = _store(tmp_path, n=2)
     w = store.begin_episode()
     w.append(make_episode(5, length=9))
-    w.flush()  # 9 steps on disk past the last end, never committed
+    w.flush(wait=True)  # 9 steps on disk past the last end, never committed
     with caplog.at_level(logging.WARNING, logger="robot_rl.data.store"):
         ro = EpisodeStore.open(tmp_path / "s.zarr", mode="r")
     assert len(ro) == 2
