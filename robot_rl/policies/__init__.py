@@ -19,20 +19,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from robot_rl.models.actor import KIND as ACTOR_KIND
+from robot_rl.models.actor import ActorPolicy
 from robot_rl.policies.diffusion import KIND as DIFFUSION_KIND
 from robot_rl.policies.diffusion import DiffusionPolicy, DiffusionPolicyConfig, SamplerConfig
 
-__all__ = ["DiffusionPolicy", "DiffusionPolicyConfig", "SamplerConfig", "load_policy"]
+__all__ = ["ActorPolicy", "DiffusionPolicy", "DiffusionPolicyConfig", "SamplerConfig", "load_policy"]
+
+# Checkpoint kind (config.yaml) -> how to build the policy from its tensors and metadata.
+_LOADERS = {
+    DIFFUSION_KIND: DiffusionPolicy.from_checkpoint,
+    ACTOR_KIND: ActorPolicy.from_checkpoint,  # SAC / RLPD / IQL / Cal-QL / WSRL actors
+}
 
 
-def load_policy(path: str | Path, device: str | None = None) -> DiffusionPolicy:
-    """Load a policy checkpoint directory; refuses truncated or modified files (CheckpointError)."""
+def load_policy(path: str | Path, device: str | None = None):
+    """Load any policy checkpoint directory: a diffusion policy (or its distilled student), an
+    RL actor, or a DSRL bundle (`diffusion/` + `noise_actor/`). Refuses truncated or modified
+    files (CheckpointError) and checkpoints that are not policies (ValueError)."""
     from robot_rl.training.checkpoint import load_checkpoint
 
-    tensors, meta = load_checkpoint(path)
-    if meta["kind"] != DIFFUSION_KIND:
-        raise ValueError(
-            f"{path}: a {meta['kind']!r} checkpoint is not a policy (expected {DIFFUSION_KIND!r})"
-        )
-    policy = DiffusionPolicy.from_checkpoint(tensors, meta, source=str(Path(path) / "config.yaml"))
+    path = Path(path)
+    if (path / "diffusion").is_dir() and (path / "noise_actor").is_dir():
+        from robot_rl.algorithms.dsrl import DSRLPolicy
+
+        policy = DSRLPolicy.load(path)
+    else:
+        tensors, meta = load_checkpoint(path)
+        if meta["kind"] not in _LOADERS:
+            raise ValueError(
+                f"{path}: a {meta['kind']!r} checkpoint is not a policy (expected one of {sorted(_LOADERS)})"
+            )
+        policy = _LOADERS[meta["kind"]](tensors, meta, source=str(path / "config.yaml"))
     return policy.to(device) if device else policy
