@@ -64,6 +64,12 @@ def test_twist_teleop_recording(tmp_path):
             "no joint states from the sim node\n" + graph.log()
         )
         q_start = np.array(states[-1].position[:6])
+        # Joint states flowing does not mean the teleop -> controller path is up yet (discovery,
+        # lifecycle activation): drive until the arm answers, then start the timed episodes.
+        deadline = time.monotonic() + 60.0
+        while np.max(np.abs(np.array(states[-1].position[:6]) - q_start)) < 0.01:
+            assert time.monotonic() < deadline, "teleop never moved the arm\n" + graph.log()
+            drive(0.5, 0.05)
 
         assert trigger("start").success
         drive(3.0, -0.1)
