@@ -7,8 +7,8 @@
     publishes   /diagnostics
 
 Every 1/rate_hz while recording, the latest observation (robot_rl.observation, with its
-staleness limits: a stale tick is skipped, not filled in) and the latest command become one
-step. Steps stream to disk through EpisodeStore's writer; an episode exists once stop
+staleness limits) and the latest command become one step. A tick whose observation is stale,
+or no newer than the last step's, is skipped rather than filled in or recorded twice. Steps stream to disk through EpisodeStore's writer; an episode exists once stop
 commits it, so a SIGKILL of this node loses only the episode in progress.
 
     start ──tick──tick──tick── ... ──stop (commit, success flag if set)
@@ -60,6 +60,7 @@ class RecorderNode(Node):
         self.command: np.ndarray | None = None
         self.skipped = 0
         self.bad_inputs = 0
+        self.last_stamp = -np.inf  # of the newest recorded step: an observation is recorded once
 
         self.create_subscription(JointState, "joint_states", self._on_joint_state, common.SENSOR_QOS)
         for cam in self.hw.cameras:
@@ -127,9 +128,12 @@ class RecorderNode(Node):
         if self.writer is None:
             return
         obs = self.assembler.assemble(common.now_sec(self))
-        if obs is None or self.command is None:
+        # No new observation since the last step (the sim or driver ran behind this timer):
+        # recording it again would duplicate a frame, so the tick is skipped.
+        if obs is None or self.command is None or obs.stamp <= self.last_stamp:
             self.skipped += 1
             return
+        self.last_stamp = obs.stamp
         step = dict(obs.values)
         if self.kin is not None:
             step[keys.EE_POS], step[keys.EE_QUAT] = (
@@ -148,6 +152,7 @@ class RecorderNode(Node):
         self.writer = self.store.begin_episode(meta)
         self.success = None
         self.skipped = 0
+        self.last_stamp = -np.inf
         response.success, response.message = True, f"recording episode {len(self.store)}"
         return response
 
