@@ -8,8 +8,9 @@
 
 Every 1/rate_hz while recording, the latest observation (robot_rl.observation, with its
 staleness limits) and the latest command become one step. A tick whose observation is stale,
-or no newer than the last step's, is skipped rather than filled in or recorded twice. Steps stream to disk through EpisodeStore's writer; an episode exists once stop
-commits it, so a SIGKILL of this node loses only the episode in progress.
+or no newer than the last step's, is skipped rather than filled in or recorded twice. Steps
+stream to disk through EpisodeStore's writer; an episode exists once stop commits it, so a
+SIGKILL of this node loses only the episode in progress.
 
     start ──tick──tick──tick── ... ──stop (commit, success flag if set)
                                    └─discard (nothing kept)
