@@ -2,7 +2,8 @@
 
 Rolls the policy out in sim over seeded episodes and prints the success rate with its 95%
 Wilson interval; writes a video of the first episodes and a PNG of per-episode outcomes.
-The sampler can be overridden for the run (--sampler, --inference-steps, --warm-start).
+The sampler and the executed chunk length can be overridden for the run (--sampler,
+--inference-steps, --warm-start, --action-horizon).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--warm-start", type=int, default=-1, help="warm-start steps (0: cold starts; -1: as saved)"
+    )
+    parser.add_argument(
+        "--action-horizon",
+        type=int,
+        default=0,
+        help="override Ta, the steps run from each chunk (0: as saved)",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
@@ -55,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.warm_start > 0:
         sampler = replace(sampler, warm_start=True, warm_start_steps=args.warm_start)
     policy.configure_sampler(sampler)
+    if args.action_horizon:
+        if not hasattr(policy.config, "action_horizon"):
+            raise SystemExit(f"--action-horizon: {args.policy} has no action chunks to shorten")
+        policy.config = replace(policy.config, action_horizon=args.action_horizon)
     torch.set_num_threads(args.threads)
     cameras = tuple(k[len(keys.IMAGE_PREFIX) :] for k in policy.config.image_keys)
     cfg = EvalConfig(
