@@ -32,6 +32,7 @@ _HELP = {
     "task": "sim task for sim_robot_node (reach, push, lift, insertion)",
     "policy": "policy name on the inference server; starts policy_node",
     "server": "inference server endpoint for policy_node",
+    "action_horizon": "steps policy_node runs from each chunk before asking for the next (0: the policy's Ta)",
     "record": "episode store path; starts recorder_node",
     "teleop": "start teleop_node: 'twist' (Twist + Joy) or 'leader' (mirror a leader arm)",
     "real_time_factor": "sim speed: 1 real time, 0 as fast as possible with /clock",
@@ -41,7 +42,7 @@ _HELP = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(GraphOptions):
         flag = "--" + f.name.replace("_", "-")
-        kind = float if f.type in ("float", float) else str
+        kind = {"float": float, "int": int}.get(f.type, str)  # annotations are strings here
         parser.add_argument(flag, dest=f.name, type=kind, default=f.default, help=_HELP[f.name])
     parser.add_argument("--dry-run", action="store_true", help="print the node commands and exit")
     parser.add_argument("--stop-timeout", type=float, default=10.0, help="seconds to wait after SIGINT")

@@ -61,6 +61,7 @@ class GraphOptions:
     task: str = "push"  # sim task (sim_robot_node only)
     policy: str = ""  # policy name on the inference server; empty: no policy_node
     server: str = "tcp://127.0.0.1:5555"  # inference server endpoint for policy_node
+    action_horizon: int = 0  # policy_node: steps run from each chunk; 0: the policy's own Ta
     record: str = ""  # episode store path; empty: no recorder_node
     teleop: str = ""  # "", "twist" or "leader": teleop_node and its input
     real_time_factor: float = 1.0  # sim: 1.0 real time; 0 as fast as possible (publishes /clock)
@@ -68,6 +69,8 @@ class GraphOptions:
     def __post_init__(self):
         if self.teleop not in ("", "twist", "leader"):
             raise ValueError(f"teleop must be '', 'twist' or 'leader', got {self.teleop!r}")
+        if self.action_horizon < 0:
+            raise ValueError(f"action_horizon must be >= 0, got {self.action_horizon}")
         if self.real_time_factor < 0:
             raise ValueError(f"real_time_factor must be >= 0, got {self.real_time_factor}")
 
@@ -80,11 +83,13 @@ class GraphOptions:
             raise ValueError(f"unknown graph option {unknown[0]!r} (known: {', '.join(known)})")
         kwargs: dict[str, Any] = {}
         for name, text in values.items():
-            if known[name].type in ("float", float):
+            kind = {"float": float, "int": int}.get(known[name].type)  # annotations are strings
+            if kind in (float, int):
                 try:
-                    kwargs[name] = float(text)
+                    kwargs[name] = kind(text)
                 except ValueError as exc:
-                    raise ValueError(f"graph option {name} must be a number, got {text!r}") from exc
+                    what = "a number" if kind is float else "a whole number"
+                    raise ValueError(f"graph option {name} must be {what}, got {text!r}") from exc
             else:
                 kwargs[name] = text
         return cls(**kwargs)
@@ -152,6 +157,7 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
                     **common,
                     "server": options.server,
                     "policy": options.policy,
+                    "action_horizon": options.action_horizon,
                     "joint_state_max_age_s": 0.1,
                     "image_max_age_s": 0.2,
                     "enabled": True,

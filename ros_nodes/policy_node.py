@@ -3,20 +3,36 @@
     subscribes  joint_states (JointState), camera topics, object_pose (PoseStamped), goal_pos
                 (PointStamped): all sensor QoS; only what the served policy's obs_spec names
     publishes   action_chunk (trajectory_msgs/JointTrajectory, reliable): header.stamp = the
-                observation's stamp = the time of the first point; points action_dt_s apart;
-                joint names = hardware-config joints then the gripper.  /diagnostics
+                observation's stamp = the time of the first point (the previous command),
+                then the executed actions, points action_dt_s apart; joint names =
+                hardware-config joints then the gripper.  /diagnostics
     services    ~/enable (std_srvs/SetBool): start or stop sending chunks
 
 Every action_dt_s (the policy's step, 0.1 s for the sim tasks) the latest observation is
 assembled (robot_rl.observation: a stale part sends nothing and breaks the history) and
-appended to the history; with obs_horizon observations in hand the node asks the server
-for a chunk. The request runs in its own callback group, so sensor callbacks keep flowing
-while the node waits for the GPU:
+appended to the history; a fresh history (after enable or a gap) is filled with copies of
+its first observation, as robot_rl.training.evaluation starts an episode. A chunk is
+requested when the last one has been executed: every `action_horizon` steps (0: the
+policy's own Ta, as the server describes it), so the robot runs the policy exactly as a
+plain-sim evaluation does. The request runs in its own callback group, so sensor callbacks
+keep flowing while the node waits for the GPU.
 
-    obs  |o(t-1)|o(t)|            -> server ->   chunk |a(t)|a(t+1)|...|   stamp = stamp of o(t)
+The chunk follows the sim env's timing (sim/envs/arm_env.py): the action a(t) predicted from
+the observation o(t) is the target reached one step later, the command ramping there from
+the previous one. So the published chunk starts at the observation's stamp with that
+previous command (the last point of the previous chunk, or the observed joint positions
+after a break) and puts a(t + k) at t + (k + 1) dt:
 
-The server's policy description (obs_spec, obs_horizon) is read with a status request
-when the node starts and again after an error.
+    obs      |o(t-1)|o(t)|  -> server ->  a(t) .. a(t+Ta-1)
+    chunk    point 0 = previous command @ t,  point k+1 = a(t+k) @ t + (k+1) dt   (stamp = t)
+    next     o(t+Ta) -> the next chunk, its point 0 = a(t+Ta-1) @ t + Ta dt
+
+The controller takes a chunk over from its arrival (inference latency later than t),
+cross-fading from where the previous chunk left off; no step of a(t) .. is skipped unless
+the latency exceeds one step.
+
+The server's policy description (obs_spec, obs_horizon, action_horizon) is read with a
+status request when the node starts and again after an error.
 """
 
 from __future__ import annotations
@@ -49,6 +65,9 @@ class PolicyNode(Node):
         if not self.policy:
             raise ValueError("parameter policy must name a policy served by the inference server")
         self.action_dt = float(p("action_dt_s", 0.1))
+        self.action_horizon = int(p("action_horizon", 0))  # steps run from each chunk; 0: the policy's Ta
+        if self.action_horizon < 0:
+            raise ValueError(f"parameter action_horizon must be >= 0, got {self.action_horizon}")
         self.timeout_s = float(p("timeout_s", 0.5))
         self.enabled = bool(p("enabled", True))
         self.limits = StalenessLimits(p("joint_state_max_age_s", 0.1), p("image_max_age_s", 0.2))
@@ -58,6 +77,9 @@ class PolicyNode(Node):
         self.spec: dict | None = None
         self.assembler: ObservationAssembler | None = None
         self.history: deque = deque()
+        self.steps = 0  # steps to execute from each chunk (action_horizon, or the policy's Ta)
+        self.due = 0  # ticks until the next chunk is requested
+        self.last_command: np.ndarray | None = None  # the last point of the last chunk sent
         self.kin = None
         self.counts = {"chunks": 0, "stale": 0, "errors": 0, "bad_inputs": 0}
         self.last_error = ""
@@ -108,9 +130,17 @@ class PolicyNode(Node):
 
             self.kin = ArmKinematics(self.hw)
         self.history = deque(maxlen=int(self.spec["obs_horizon"]))
+        ta = int(self.spec["action_horizon"])
+        if self.action_horizon > ta:
+            raise ValueError(
+                f"parameter action_horizon {self.action_horizon} exceeds policy {self.policy}'s "
+                f"chunk of {ta} actions"
+            )
+        self.steps = self.action_horizon or ta
+        self._restart()
         self.get_logger().info(
             f"serving {self.policy} v{self.spec['version']} at {self.server}: obs {sorted(wanted)}, "
-            f"To={self.spec['obs_horizon']}, Ta={self.spec['action_horizon']}"
+            f"To={self.spec['obs_horizon']}, Ta={ta}, executing {self.steps} steps per chunk"
         )
         return True
 
@@ -143,9 +173,15 @@ class PolicyNode(Node):
             p = msg.point
             self.assembler.on_state(keys.GOAL_POS, common.to_sec(msg.header.stamp), [p.x, p.y, p.z])
 
+    def _restart(self) -> None:
+        """A break (enable, disable, a stale observation): a fresh history, a chunk at once."""
+        self.history.clear()
+        self.due = 0
+        self.last_command = None
+
     def _on_enable(self, request, response):
         self.enabled = bool(request.data)
-        self.history.clear()
+        self._restart()
         response.success, response.message = True, "enabled" if self.enabled else "disabled"
         return response
 
@@ -168,14 +204,17 @@ class PolicyNode(Node):
         obs = self.assembler.assemble(now)
         if obs is None:
             self.counts["stale"] += 1
-            self.history.clear()  # a gap: the next window must be contiguous again
+            self._restart()  # a gap: the next window must be contiguous again
             return
         values = dict(obs.values)
         if self.kin is not None:
             pos, quat = self.kin.fk(values[keys.JOINT_POS])
             values[keys.EE_POS], values[keys.EE_QUAT] = pos.astype(np.float32), quat.astype(np.float32)
+        while len(self.history) < self.history.maxlen - 1:  # a fresh history: the first obs repeated
+            self.history.append((obs.stamp, values))
         self.history.append((obs.stamp, values))
-        if len(self.history) < self.history.maxlen:
+        self.due -= 1
+        if self.due > 0:  # the last chunk is still being executed
             return
         window = {
             k: np.stack([v[k] for _, v in self.history]).astype(dt, copy=False)
@@ -189,15 +228,21 @@ class PolicyNode(Node):
                 self.spec = None  # the server restarted without it: describe again
             return
         self.last_latency_s = common.now_sec(self) - obs.stamp
-        self.pub_chunk.publish(self._chunk_msg(chunk.actions, chunk.start_time))
+        actions = np.asarray(chunk.actions, dtype=np.float64)[: self.steps]
+        start = self.last_command
+        if start is None:  # after a break the command is where the arm is
+            start = np.append(values[keys.JOINT_POS], values[keys.GRIPPER_POS]).astype(np.float64)
+        self.pub_chunk.publish(self._chunk_msg(np.vstack([start, actions]), chunk.start_time))
+        self.last_command = actions[-1]
+        self.due = len(actions)
         self.counts["chunks"] += 1
 
-    def _chunk_msg(self, actions: np.ndarray, start_time: float) -> JointTrajectory:
+    def _chunk_msg(self, points: np.ndarray, start_time: float) -> JointTrajectory:
         msg = JointTrajectory(joint_names=[*self.hw.joint_names, self.hw.gripper.name])
         msg.header.stamp = common.to_stamp(start_time)
-        for k, action in enumerate(np.asarray(actions, dtype=np.float64)):
+        for k, position in enumerate(points):
             t = k * self.action_dt
-            point = JointTrajectoryPoint(positions=action.tolist())
+            point = JointTrajectoryPoint(positions=position.tolist())
             point.time_from_start = Duration(sec=int(t), nanosec=int(round((t - int(t)) * 1e9)))
             msg.points.append(point)
         return msg

@@ -146,6 +146,8 @@ class RosEpisodes:
         self.lifecycle = node.create_client(ChangeState, "/controller/change_state")
         self.steps = 0
         self.success = False
+        self.sim_steps = 0  # over every episode run, and the wall time they took:
+        self.episode_wall_s = 0.0  # sim_steps * 0.01 / episode_wall_s = the sim's real-time factor
         node.create_subscription(JointState, "/joint_states", self._on_state, qos_profile_sensor_data)
         node.create_subscription(Bool, "/sim_robot/success", self._on_success, 10)
 
@@ -175,6 +177,9 @@ class RosEpisodes:
         spin_until(self.executor, lambda: False, 0.3)  # success messages of the old episode drain
         self.steps, self.success = 0, False
         assert call(self.executor, self.enable, SetBool.Request(data=True)).success
+        started = time.monotonic()
         done = spin_until(self.executor, lambda: self.success or self.steps >= max_steps, timeout_s)
+        self.episode_wall_s += time.monotonic() - started
+        self.sim_steps += self.steps
         assert done, f"episode neither succeeded nor ran {max_steps} sim steps in {timeout_s} s"
         return self.success
