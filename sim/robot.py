@@ -13,6 +13,12 @@ model (MjSpec does not expose tendon wraps).
 
 Velocity limits are not a MuJoCo model property: the env limits how fast it moves the
 actuator targets (see sim/envs/arm_env.py).
+
+`load_scene_model(..., ramped_targets=True)` (what the gymnasium env uses) makes every actuator
+integrate its own position target: ctrl is the target's rate of change and the activation is
+the target, so one `mj_step(model, data, nstep)` call ramps the targets over all substeps
+(sim/envs/arm_env.py). The servo law is unchanged: force = kp * target - kp * q - kv * qdot.
+Without it (the default) ctrl is the position target, as a 500 Hz position controller sends it.
 """
 
 from __future__ import annotations
@@ -80,8 +86,44 @@ def scene_path(task: str) -> Path:
     return path
 
 
-def load_scene_model(task: str, hw: HardwareConfig, physics_rate_hz: float = 500.0) -> mujoco.MjModel:
-    """A task scene (which includes the arm) with limits applied and timestep = 1 / physics_rate_hz."""
+def ramp_targets_in_actuators(spec: mujoco.MjSpec) -> mujoco.MjSpec:
+    """Turn the position servos into servos that integrate their target (in place).
+
+    Each actuator gets an integrator activation (act_dot = ctrl), clamped to the old ctrlrange,
+    and `actearly`, so the force at a physics step uses the target reached at the end of it:
+
+        act(k + 1) = act(k) + h * ctrl          force(k) = kp * act(k + 1) - kp * q - kv * qdot
+
+    With ctrl = (new - prev) / T held for the T / h substeps of a policy step, act runs from prev
+    to new in equal steps: the same first-order hold as writing prev + (k + 1) / n * (new - prev)
+    into a position servo's ctrl before every substep, without a Python call per substep.
+    Keyframe targets move from ctrl to act (ctrl 0 = hold).
+    """
+    for act in spec.actuators:
+        if act.ctrllimited == mujoco.mjtLimited.mjLIMITED_FALSE or not act.ctrlrange[0] < act.ctrlrange[1]:
+            raise ValueError(f"actuator {act.name!r} needs a ctrlrange to bound its integrated target")
+        act.dyntype = mujoco.mjtDyn.mjDYN_INTEGRATOR
+        act.actearly = True
+        act.actrange = list(act.ctrlrange)
+        act.actlimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        act.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+    nu = len(spec.actuators)
+    for key in spec.keys:
+        if len(key.ctrl):
+            key.act = list(key.ctrl)
+            key.ctrl = [0.0] * nu
+    return spec
+
+
+def load_scene_model(
+    task: str, hw: HardwareConfig, physics_rate_hz: float = 500.0, ramped_targets: bool = False
+) -> mujoco.MjModel:
+    """A task scene (which includes the arm) with limits applied and timestep = 1 / physics_rate_hz.
+
+    ramped_targets: actuators integrate their target (ramp_targets_in_actuators); the env's model.
+    """
     spec = apply_hardware_config(mujoco.MjSpec.from_file(str(scene_path(task))), hw)
     spec.option.timestep = 1.0 / physics_rate_hz
+    if ramped_targets:
+        ramp_targets_in_actuators(spec)
     return _finish(spec.compile(), hw)

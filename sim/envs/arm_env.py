@@ -4,7 +4,7 @@ Timing (defaults: 10 Hz policy, 500 Hz physics, 50 substeps per env step):
 
     policy step t          t+1                      action a_t = [q_target (J,), gripper (1,)]
     |----------------------|                        T = 1 / policy_rate_hz = 0.1 s
-    | 50 physics steps, 2 ms each                   ctrl(k) = c_prev + (k+1)/50 * (c_new - c_prev)
+    | 50 physics steps, 2 ms each                   target(k) = c_prev + (k+1)/50 * (c_new - c_prev)
     ^ obs_t read here       ^ obs_{t+1} read here
 
 `c_new` is the action clipped to the hardware config's position limits (gripper to [0, 1]) and
@@ -12,7 +12,9 @@ then rate-limited: no arm target moves faster than the joint's velocity_limit an
 command no faster than gripper.velocity_limit. The actuator targets ramp linearly from the
 previous command to the new one across the substeps (the same first-order hold the real
 controller applies between chunk points), so a 10 Hz policy yields a smooth 500 Hz command
-stream. With `randomization.action_latency_steps = L` the action applied at step t is a_{t-L}.
+stream. The ramp runs inside MuJoCo: the env's model has actuators that integrate their target
+(sim.robot.ramp_targets_in_actuators; `data.act` holds the targets, `data.ctrl` their rate),
+so a policy step is one `mj_step(model, data, 50)` call, not 50 Python-level steps. With `randomization.action_latency_steps = L` the action applied at step t is a_{t-L}.
 
 Observations (robot_rl/keys.py names, float32): JOINT_POS, JOINT_VEL, GRIPPER_POS, EE_POS,
 EE_QUAT (tool centre point in the base frame, which is the world frame of the scenes),
@@ -57,7 +59,7 @@ class ArmEnv(gym.Env):
         self.metadata = {**self.metadata, "render_fps": config.policy_rate_hz}
         self.hw = load_hardware_config(config.hardware)
         self.task: Task = TASK_CLASSES[config.task]()
-        self.model = load_scene_model(config.task, self.hw, config.physics_rate_hz)
+        self.model = load_scene_model(config.task, self.hw, config.physics_rate_hz, ramped_targets=True)
         self.data = mujoco.MjData(self.model)
         self.task.bind(self.model)
         self._bind()
@@ -105,7 +107,6 @@ class ArmEnv(gym.Env):
 
         self._dt = 1.0 / config.policy_rate_hz
         self._substeps = config.substeps
-        self._alphas = (np.arange(1, self._substeps + 1) / self._substeps)[:, None]
         self._max_delta = np.append(self.hw.velocity_limit, self.hw.gripper.velocity_limit) * self._dt
         self._ctrl = np.zeros(J + 1)
         self._latency: deque[np.ndarray] = deque()
@@ -120,6 +121,7 @@ class ArmEnv(gym.Env):
         self._act = np.array([m.actuator(n).id for n in (*self.hw.joint_names, self.hw.gripper.name)])
         if not np.array_equal(self._act, np.arange(len(self._act))):
             raise ValueError("the arm actuators must come first, in hardware-config order, then the gripper")
+        self._actadr = m.actuator_actadr[self._act]  # data.act[i]: target of actuator i
         self._arm_dofs = self._dadr
         self._tcp = m.site(self.hw.model.tcp_site).id
         self._tendon = m.tendon(GRIPPER_TENDON).id
@@ -142,7 +144,7 @@ class ArmEnv(gym.Env):
         self._randomize(self.np_random)
         self.task.reset(m, d, self.np_random)
         mujoco.mj_forward(m, d)
-        self._ctrl[:] = d.ctrl[self._act]
+        self._ctrl[:] = d.act[self._actadr]
         self._latency.clear()
         for _ in range(self.config.randomization.action_latency_steps):
             self._latency.append(self._ctrl.copy())
@@ -163,12 +165,12 @@ class ArmEnv(gym.Env):
         target = np.clip(action, self.action_space.low, self.action_space.high)
         prev = self._ctrl
         new = prev + np.clip(target - prev, -self._max_delta, self._max_delta)
-        ramp = prev + self._alphas * (new - prev)  # (substeps, J + 1)
         m, d = self.model, self.data
-        ctrl = d.ctrl
-        for row in ramp:
-            ctrl[:] = row
-            mujoco.mj_step(m, d)
+        d.act[self._actadr] = prev
+        d.ctrl[self._act] = (new - prev) / (self._substeps * m.opt.timestep)  # prev -> new over the substeps
+        mujoco.mj_step(m, d, self._substeps)
+        d.act[self._actadr] = new  # exactly (the integration adds rounding)
+        d.ctrl[self._act] = 0.0  # hold the targets if anyone steps the physics further
         self._ctrl = new
         self._steps += 1
 

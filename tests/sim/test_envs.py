@@ -1,6 +1,7 @@
 """The gymnasium environments: API conformance, spaces, rewards, timing, randomization, errors."""
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -53,10 +54,35 @@ def test_targets_are_clipped_and_rate_limited():
     action[2] = 100.0  # far beyond the elbow's limit
     env.step(action)
     max_move = hw.velocity_limit[2] / env.config.policy_rate_hz
-    assert env.data.ctrl[2] == pytest.approx(obs[keys.JOINT_POS][2] + max_move, abs=1e-5)
+    assert env.data.act[2] == pytest.approx(obs[keys.JOINT_POS][2] + max_move, abs=1e-5)
     for _ in range(20):
         env.step(action)
-    assert env.data.ctrl[2] == pytest.approx(hw.position_upper[2])
+    assert env.data.act[2] == pytest.approx(hw.position_upper[2])
+
+
+def test_in_actuator_ramp_equals_a_500hz_position_command_stream():
+    """The env's actuators integrate their targets (one mj_step call per policy step); the motion
+    matches position servos given prev + (k+1)/50 * (new - prev) before each substep."""
+    from sim.experts import make_expert
+    from sim.robot import load_scene_model
+
+    env = sim.make_env("lift")
+    servo = load_scene_model("lift", env.hw)
+    data = mujoco.MjData(servo)
+    expert = make_expert("lift", "expert", seed=3)
+    obs, _ = env.reset(seed=3)
+    data.qpos[:], data.qvel[:], data.ctrl[:] = env.data.qpos, env.data.qvel, env.data.act
+    prev = data.ctrl.copy()
+    for _ in range(25):  # down to the cube and closing on it: contacts included
+        obs, *_ = env.step(expert.act(obs))
+        new = env.data.act.copy()
+        assert np.all(env.data.ctrl == 0)  # between steps the targets hold
+        for k in range(1, env.config.substeps + 1):
+            data.ctrl[:] = prev + k / env.config.substeps * (new - prev)
+            mujoco.mj_step(servo, data)
+        prev = new
+        np.testing.assert_allclose(env.data.qpos, data.qpos, atol=1e-9)
+    assert obs[keys.GRIPPER_POS][0] < 0.9  # the gripper moved: the ramp covered it too
 
 
 def test_action_moves_the_arm_smoothly_to_the_target():
@@ -136,14 +162,14 @@ def test_domain_randomization_changes_the_model_per_reset():
 def test_action_latency_delays_the_command():
     env = sim.make_env("reach", randomization={"action_latency_steps": 2})
     obs, _ = env.reset(seed=0)
-    start = env.data.ctrl[0]
+    start = env.data.act[0]
     action = np.append(obs[keys.JOINT_POS], 1.0).astype(np.float32)
     action[0] += 0.1
     env.step(action)
     env.step(action)
-    assert env.data.ctrl[0] == pytest.approx(start)
+    assert env.data.act[0] == pytest.approx(start)
     env.step(action)
-    assert env.data.ctrl[0] == pytest.approx(start + 0.1, abs=1e-5)
+    assert env.data.act[0] == pytest.approx(start + 0.1, abs=1e-5)
 
 
 def test_observation_noise_perturbs_state_but_not_the_task():
