@@ -5,10 +5,20 @@
 
 1. Timing. ControlLoop runs at the hardware config's rate (sim_ur5e: 500 Hz) for --duration
    seconds against a fake arm, a policy thread submits a chunk every 0.1 s, and a second
-   process spins a CPU core the whole time (--busy 0 turns it off). Printed: tick lateness
+   process spins a CPU core the whole time (--busy 0 turns it off; it is not pinned to any
+   core and not reniced: the kernel puts it where it likes). Printed: tick lateness
    (start - deadline) and period error (|start_k - start_k-1 - period|) p50 / p99 / max, missed
    deadlines, compute time. Peers measured in the same run, same load: an rclpy wall timer at
-   the same rate (what a ROS node would use), and a plain `time.sleep` loop.
+   the same rate (what a ROS node would use, normal priority), and a plain `time.sleep` loop
+   in a thread with the same scheduling class as ours (so the ratio is sleep-then-spin's).
+
+   What is measured is the bare loop in a process set up as a controller process would be
+   (robot_rl/control/realtime.py): the loop thread asks for SCHED_FIFO at
+   --realtime-priority (default 50, the ros2_control convention; 0: normal scheduling), is
+   pinned to --loop-cpu only when given (default: not pinned), and the process gets
+   sys.setswitchinterval(0.5 ms), gc.freeze() after start-up and mlockall. What the OS
+   granted is printed. (ros_nodes/controller_node.py runs the same loop with the same
+   settings, plus rclpy executor threads in the process; this script does not start ROS.)
 
 2. Seams. One chunk stream (--stream FILE.npz, or the built-in recorded stream: a 10 Hz policy
    whose 16-step chunks re-plan with a few centiradians of disagreement and arrive 20-60 ms
@@ -35,9 +45,10 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from robot_rl.config.hardware import load_hardware_config  # noqa: E402
-from robot_rl.control.config import ControlConfig, ExecutorConfig  # noqa: E402
+from robot_rl.control.config import ControlConfig, ExecutorConfig, LoopConfig  # noqa: E402
 from robot_rl.control.executor import Chunk, ChunkExecutor  # noqa: E402
 from robot_rl.control.loop import ControlLoop, JointState  # noqa: E402
+from robot_rl.control.realtime import tune_process, tune_thread  # noqa: E402
 from robot_rl.control.spline import CubicChunk  # noqa: E402
 
 US = 1e6
@@ -62,7 +73,7 @@ def _summary(name: str, lateness: np.ndarray | None, period_err: np.ndarray, mis
     )
 
 
-def run_ours(hw, duration: float) -> dict:
+def run_ours(hw, duration: float, loop_config: LoopConfig) -> dict:
     lock = threading.Lock()
     position = np.append((hw.position_lower + hw.position_upper) / 2, 0.5)
     state = {"q": position}
@@ -75,7 +86,8 @@ def run_ours(hw, duration: float) -> dict:
         with lock:
             state["q"] = command
 
-    loop = ControlLoop(hw, read, send, ControlConfig())  # workspace box with the arm's FK, as deployed
+    # Workspace box with the arm's FK, as deployed.
+    loop = ControlLoop(hw, read, send, ControlConfig(loop=loop_config))
     stop = threading.Event()
 
     def policy():
@@ -103,6 +115,7 @@ def run_ours(hw, duration: float) -> dict:
         "stats": loop.stats(),
         "reasons": loop.reason_counts,
         "error": loop.error,
+        "thread": loop.thread_status,
     }
 
 
@@ -129,7 +142,17 @@ def cpu_per_tick(hw, use_workspace: bool, ticks: int = 5000) -> float:
     return (time.process_time() - start) / ticks
 
 
-def run_sleep_loop(period: float, duration: float) -> dict:
+def run_sleep_loop(period: float, duration: float, loop_config: LoopConfig) -> dict:
+    """A plain sleep-until-deadline loop, in its own thread with the loop's scheduling settings."""
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(_sleep_loop(period, duration, loop_config)))
+    worker.start()
+    worker.join()
+    return out
+
+
+def _sleep_loop(period: float, duration: float, loop_config: LoopConfig) -> dict:
+    tune_thread(loop_config.realtime_priority, loop_config.cpus)
     starts, missed = [], 0
     deadline = time.monotonic() + period
     end = deadline + duration
@@ -268,6 +291,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of our loop (0: seams only)")
     parser.add_argument("--peer-duration", type=float, default=20.0, help="seconds of each peer loop")
     parser.add_argument("--busy", type=int, default=1, help="busy processes spinning during the timing runs")
+    parser.add_argument(
+        "--realtime-priority",
+        type=int,
+        default=LoopConfig().realtime_priority,
+        help="SCHED_FIFO priority of the loop thread (0: normal scheduling)",
+    )
+    parser.add_argument("--loop-cpu", type=int, action="append", default=[], help="pin the loop thread here")
     parser.add_argument("--stream", type=Path, help="chunk stream .npz (t0, dt, positions, arrival)")
     parser.add_argument("--record", type=Path, help="save the built-in chunk stream here")
     args = parser.parse_args()
@@ -302,17 +332,28 @@ def timing(hw, args) -> None:
         f"control loop benchmark: {hw.name}, {hw.control_rate_hz:g} Hz, {os.cpu_count()} CPUs, {args.busy} busy process(es)"
     )
     print(f"  load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    loop_config = LoopConfig(realtime_priority=args.realtime_priority, cpus=tuple(args.loop_cpu))
+    process = tune_process(switch_interval_s=0.0005, freeze_gc=True, lock_memory=True)
+    print(
+        f"  process: switch interval {process.switch_interval_s * 1e3:g} ms, {process.gc_frozen} objects frozen "
+        f"out of the GC, memory locked: {process.memory_locked}"
+    )
     busy = [_busy_process() for _ in range(args.busy)]
     try:
-        ours = run_ours(hw, args.duration)
+        ours = run_ours(hw, args.duration, loop_config)
         load_during = os.getloadavg()
-        sleeper = run_sleep_loop(period, args.peer_duration)
+        sleeper = run_sleep_loop(period, args.peer_duration, loop_config)
         ros = run_rclpy_timer(period, args.peer_duration)
     finally:
         for p in busy:
             p.kill()
             p.wait()
     print(f"  load average during: {' '.join(f'{x:.2f}' for x in load_during)}")
+    granted = ours["thread"]
+    print(
+        f"  loop thread: SCHED_FIFO {granted.fifo_priority or 'not granted (normal scheduling)'}, "
+        f"cores {list(granted.cpus)}{'; ' if granted.problems else ''}{'; '.join(granted.problems)}"
+    )
     print(
         f"  CPU per tick (fake clock, no load of its own): {cpu_per_tick(hw, False) * US:.0f} us, "
         f"{cpu_per_tick(hw, True) * US:.0f} us with the workspace FK (period {period * US:.0f} us)"
@@ -327,7 +368,9 @@ def timing(hw, args) -> None:
         f"   compute p99 {s.compute_p99_s * US:.0f} us, spin margin {s.spin_margin_s * US:.0f} us, "
         f"{s.ticks} ticks",
     )
-    _summary("time.sleep loop", None, sleeper["period_err"], sleeper["missed"])
+    _summary(
+        "time.sleep loop", None, sleeper["period_err"], sleeper["missed"], "   (same scheduling as ours)"
+    )
     if ros is not None:
         _summary("rclpy timer", None, ros["period_err"], ros["missed"])
     ours_p99 = np.quantile(ours["period_err"], 0.99)

@@ -10,7 +10,9 @@ loop:
   spin_margin_s: 0.0003     # sleep until this long before the deadline, then spin
   max_spin_margin_s: 0.0015 # the adaptive margin never grows past this
   adaptive_spin: true       # widen / narrow the margin from the measured sleep overshoot
-  realtime_priority: 0      # >0: ask for SCHED_FIFO at this priority (needs CAP_SYS_NICE)
+  realtime_priority: 50     # >0: SCHED_FIFO at this priority for the loop thread (needs CAP_SYS_NICE
+                            #     or rtprio in limits.conf; refused: a WARNING, normal scheduling)
+  cpus: []                  # pin the loop thread to these cores ([]: any core)
   stats_capacity: 1048576   # period samples kept for the statistics (ring buffer)
 """
 
@@ -41,7 +43,8 @@ class LoopConfig:
     spin_margin_s: float = 0.0003
     max_spin_margin_s: float = 0.0005
     adaptive_spin: bool = True
-    realtime_priority: int = 0
+    realtime_priority: int = 50  # the ros2_control convention (controller_manager's thread_priority)
+    cpus: tuple[int, ...] = ()
     stats_capacity: int = 1 << 20
 
     def __post_init__(self):
@@ -49,6 +52,8 @@ class LoopConfig:
             raise ValueError("loop.spin_margin_s must be in [0, loop.max_spin_margin_s]")
         if not 0 <= self.realtime_priority <= 99:
             raise ValueError("loop.realtime_priority must be in [0, 99]")
+        if any(c < 0 for c in self.cpus):
+            raise ValueError(f"loop.cpus must be core numbers >= 0, got {list(self.cpus)}")
         if self.stats_capacity < 16:
             raise ValueError("loop.stats_capacity must be at least 16")
 

@@ -36,7 +36,6 @@ or run the loop in its own process; this module does not change interpreter-wide
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -48,10 +47,12 @@ import numpy as np
 from robot_rl.config.hardware import HardwareConfig
 from robot_rl.control.config import ControlConfig
 from robot_rl.control.executor import Chunk, ChunkExecutor, Submit
+from robot_rl.control.realtime import ThreadStatus, tune_thread
 from robot_rl.control.safety import FilterResult, ForwardKinematics, Reason, SafetyFilter
 from robot_rl.control.watchdog import Mode, Watchdog
 
 _ADAPT_EVERY = 250
+_P99_INDEX = int(np.ceil(0.99 * (_ADAPT_EVERY - 1)))
 
 
 class JointState(NamedTuple):
@@ -110,6 +111,7 @@ class ControlLoop:
         self._margin = self.config.loop.spin_margin_s
         self._oversleep = np.zeros(_ADAPT_EVERY)
         self.realtime = False
+        self.thread_status: ThreadStatus | None = None  # what the OS granted the loop thread
 
     # -- from any thread --------------------------------------------------------------------
 
@@ -182,13 +184,9 @@ class ControlLoop:
         self.stop()
 
     def _run(self) -> None:
-        prio = self.config.loop.realtime_priority
-        if prio > 0 and hasattr(os, "sched_setscheduler"):
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
-                self.realtime = True
-            except (PermissionError, OSError):
-                self.realtime = False
+        cfg = self.config.loop
+        self.thread_status = tune_thread(cfg.realtime_priority, cfg.cpus)  # this thread only
+        self.realtime = self.thread_status.fifo_priority > 0
         clock, period = self.clock, self.period
         cap = len(self._starts)
         deadline = clock() + period
@@ -222,13 +220,17 @@ class ControlLoop:
 
     def _adapt_margin(self) -> None:
         cfg = self.config.loop
-        wanted = 1.2 * float(np.quantile(self._oversleep, 0.99)) + 50e-6
-        if wanted > cfg.max_spin_margin_s:
+        # The 99th percentile by partition: np.quantile's first call imports numpy.ma, which
+        # took milliseconds (with the GIL) inside the loop thread at tick 250.
+        p99 = float(np.partition(self._oversleep, _P99_INDEX)[_P99_INDEX])
+        wanted = 1.2 * p99 + 50e-6
+        if wanted > cfg.max_spin_margin_s and not self.realtime:
             # Sleeps overshoot by more than we may spin: the CPU is oversubscribed, and a thread
             # that spins there is demoted by the scheduler. Sleep only until it recovers.
+            # (A SCHED_FIFO thread is never demoted: it keeps the largest margin allowed.)
             self._margin = 0.0
         else:
-            self._margin = max(wanted, cfg.spin_margin_s)
+            self._margin = min(max(wanted, cfg.spin_margin_s), cfg.max_spin_margin_s)
 
     def diagnostics(self) -> dict[str, str]:
         """Key/value status for /diagnostics (the controller node publishes it as is)."""
