@@ -12,14 +12,18 @@ Each period (one `tick`):
     read_state() ─► watchdog ─► RUN:  executor.sample(now) ─► SafetyFilter.step ─► send()
                            └──► hold: SafetyFilter.hold (brake) ─────────────────┘
 
-Scheduling, for low jitter without a real-time kernel: sleep until `spin_margin` before the
-deadline, then spin on the monotonic clock until the deadline. The margin adapts to the
-sleep overshoot this machine shows (the 99th percentile of the last 250 wake-ups, times
-1.2, plus 50 us, within [loop.spin_margin_s, loop.max_spin_margin_s]), so the thread
-spins as little as it can. When the overshoot exceeds the largest margin allowed, the CPU
-is oversubscribed and spinning only gets the thread demoted: the loop then just sleeps
-(margin 0) until the overshoot falls again. Measured here: sleep-then-spin gives ~18 us p99 where rclpy
-timers give 85-484 us (bench/control_loop.py measures it again).
+Scheduling, for low jitter without a real-time kernel: the loop thread asks for SCHED_FIFO
+at loop.realtime_priority (default 50, the ros2_control convention; robot_rl/control/realtime.py
+says what it needs and what happens without it: a WARNING and normal scheduling) and, if
+loop.cpus is set, pins itself there. It sleeps until `spin_margin` before the deadline, then
+spins on the monotonic clock until the deadline. The margin adapts to the sleep overshoot this
+machine shows (the 99th percentile of the last 250 wake-ups, times 1.2, plus 50 us, within
+[loop.spin_margin_s, loop.max_spin_margin_s]), so the thread spins as little as it can. At
+normal priority, an overshoot beyond the largest margin allowed means the CPU is
+oversubscribed and spinning only gets the thread demoted: the loop then just sleeps (margin 0)
+until the overshoot falls again; a SCHED_FIFO thread is never demoted and keeps the largest
+margin. Measured (bench/control_loop.py, one busy process): SCHED_FIFO took the period error
+p99 from 8320 us to 131 us with the machine at load 8; rclpy timers give ms there.
 
     deadline k-1          deadline k            deadline k+1
         |<---- period ----->|<---- period ----->|
@@ -29,9 +33,12 @@ timers give 85-484 us (bench/control_loop.py measures it again).
 A tick that ends after the next deadline makes the loop skip the slots it missed (it never
 runs a burst of late ticks) and counts them in `missed`. Lateness = start - deadline.
 
-Python note: a thread waking from sleep needs the GIL. In a process whose other threads run
-Python code (an rclpy executor), lower their hold on it with `sys.setswitchinterval(0.0005)`
-or run the loop in its own process; this module does not change interpreter-wide settings.
+Python note: a thread waking from sleep needs the GIL, and the GIL knows no priorities: a
+normal-priority thread that holds it (an rclpy executor callback, a policy thread) and is
+preempted by another process delays the loop until it runs again. Keep other threads' Python
+short, and let the process owner call robot_rl.control.realtime.tune_process (switch interval
+0.5 ms, gc.freeze, mlockall) after start-up, as ros_nodes/controller_node.py and
+bench/control_loop.py do; the loop itself changes only its own thread's scheduling.
 """
 
 from __future__ import annotations
