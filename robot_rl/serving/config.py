@@ -26,17 +26,29 @@ class BatchingConfig:
 
         arrival of first request ──┬── budget_ms ──┐
                                    │ collect more  │ run the batch (or earlier when full)
+
+    A request that arrives alone (nothing else was waiting on the socket, nothing queued or
+    running for its policy) skips the hand-off to the policy's thread and runs on the I/O
+    thread, when all of these hold: `budget_ms` is 0 (no batch wait was asked for), the policy
+    is not a compiled CUDA graph (those stay on the thread that recorded them), and the
+    policy's measured batch-1 time is at most `inline_max_ms`. So the I/O thread is never
+    busy with a policy for much longer than `inline_max_ms`: pings, status requests and other
+    policies' requests wait at most that long, and long policies (DDIM-10) always run on
+    their own thread. Requests that arrive together still go to the thread and are batched.
     """
 
     max_batch: int = 16
     budget_ms: float = 0.0
     max_queue: int = 256  # per policy; beyond it requests get OVERLOADED
+    inline_max_ms: float = 1.0  # see below; 0 sends every request through the policy's thread
 
     def __post_init__(self):
         if self.max_batch < 1 or self.max_queue < 1:
             raise ValueError("max_batch and max_queue must be >= 1")
         if not 0 <= self.budget_ms <= 1000:
             raise ValueError("budget_ms must be in [0, 1000]")
+        if not 0 <= self.inline_max_ms <= 100:
+            raise ValueError("inline_max_ms must be in [0, 100]")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
 """One inference thread per policy: dynamic batching, versioned weights, hot updates.
 
 The I/O thread validates a request and puts it on the policy's queue; this thread takes
-it off, batches it with the requests that arrived together, runs the policy and hands
-the replies back to the I/O thread through an inproc socket (ZeroMQ sockets belong to one
-thread each).
+it off, batches it with the requests that arrived together, runs the policy and sends the
+replies itself through the server's shared ROUTER socket (server.py's SharedRouter).
+
+A lone request to a fast policy skips the queue: the I/O thread runs it through the same
+code (`try_run_inline`), saving the wake-up of this thread (see BatchingConfig for the
+rule). `outstanding` counts requests and updates queued or running here; the I/O thread
+runs a request itself only when it is zero, so a policy never runs on two threads at once
+and a request never overtakes an update that arrived before it.
 
     queue ─► [r1 r2 r3] ─► stack (B, To, ...) ─► predict_action ─► (B, Ta, A) ─► 3 replies
               └── all already queued, plus (budget_ms > 0) any arriving within budget_ms
@@ -133,6 +138,10 @@ class PolicyWorker:
         }
         self._outbox = outbox
         self._compile_mode = compile_mode
+        self._outstanding = 0  # items submitted to this thread and not finished (guarded by _count_lock)
+        self._count_lock = threading.Lock()
+        self.solo_s = float("inf")  # measured batch-1 policy time (EMA); inf until measured
+        self.inline_runs = 0
         self._fixed_shape_fn = None  # compiled predict_action for batch size 1, when measured faster
         self._thread = threading.Thread(target=self._run, name=f"policy-{name}", daemon=True)
         self._ready = threading.Event()
@@ -149,6 +158,39 @@ class PolicyWorker:
 
     def queue_depth(self) -> int:
         return self.queue.qsize()
+
+    def submit(self, item: InferItem | UpdateItem) -> None:
+        """Queue an item for this policy's thread (called by the I/O thread)."""
+        with self._count_lock:
+            self._outstanding += 1
+        self.queue.put(item)
+
+    def _finished(self, n: int) -> None:
+        with self._count_lock:
+            self._outstanding -= n
+
+    def can_run_inline(self) -> bool:
+        """Whether BatchingConfig's rule lets the I/O thread run a lone request of this policy."""
+        return (
+            self.batching.budget_ms == 0
+            and self._fixed_shape_fn is None
+            and self.solo_s * 1e3 <= self.batching.inline_max_ms
+        )
+
+    def try_run_inline(self, item: InferItem) -> bool:
+        """Run `item` on the calling thread if this policy is idle and fast enough; False: queue it."""
+        if not self.can_run_inline():
+            return False
+        with self._count_lock:
+            if self._outstanding:
+                return False
+            self._outstanding = 1
+        try:
+            self._run_batch([item])
+        finally:
+            self._finished(1)
+        self.inline_runs += 1
+        return True
 
     def start(self) -> None:
         self._thread.start()
@@ -172,11 +214,17 @@ class PolicyWorker:
             if item is None:
                 return
             if isinstance(item, UpdateItem):
-                self._apply_update(item)
+                try:
+                    self._apply_update(item)
+                finally:
+                    self._finished(1)
                 continue
             batch = [item]
             pending = self._collect(batch)
-            self._run_batch(batch)
+            try:
+                self._run_batch(batch)
+            finally:
+                self._finished(len(batch))
 
     def _collect(self, batch: list[InferItem]):
         """Fill `batch` with what is queued, waiting at most budget_ms from the first arrival.
@@ -244,6 +292,9 @@ class PolicyWorker:
                 )
             return
         t_done = now()
+        if len(live) == 1:
+            solo = t_done - t_start
+            self.solo_s = solo if self.solo_s == float("inf") else 0.9 * self.solo_s + 0.1 * solo
         replies = []
         for i, item in enumerate(live):
             header = {
@@ -341,7 +392,14 @@ class PolicyWorker:
         torch = self._torch
         try:
             with torch.inference_mode():
+                t = time.perf_counter()
                 self.policy.predict_action(self.dummy_obs())
+                first_s = time.perf_counter() - t
+                if first_s * 1e3 <= 10 * self.batching.inline_max_ms:  # maybe fast: time a second call
+                    t = time.perf_counter()
+                    self.policy.predict_action(self.dummy_obs())
+                    first_s = time.perf_counter() - t
+                self.solo_s = first_s
         except Exception:
             log.exception("policy %s failed its warm-up call", self.name)
             return
