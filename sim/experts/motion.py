@@ -4,6 +4,9 @@ The gripper always points straight down; `yaw` turns it about the world z axis (
 close along world y, the `home` keyframe's orientation). Each call moves the target at most
 `max_step` metres from where the tool centre point is now, then solves damped-least-squares IK
 (robot_rl.control.kinematics, the same code the teleop node uses) seeded at the measured joints.
+Two IK iterations per call are enough: the target is at most 5 cm away and the next policy step
+starts again from the measured joints (1 iteration: insertion expert 50/100; 2, 3 and 4 all give
+100/100 on every task, and 2 costs half of 4).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def grasp_yaw(object_yaw_: float, current: float = 0.0) -> float:
 
 
 class Motion:
-    def __init__(self, hw: HardwareConfig, max_step: float = 0.05, ik_iterations: int = 4):
+    def __init__(self, hw: HardwareConfig, max_step: float = 0.05, ik_iterations: int = 2):
         self.kin = ArmKinematics(hw)
         self.max_step = max_step
         self.ik_iterations = ik_iterations

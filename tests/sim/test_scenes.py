@@ -70,3 +70,18 @@ def test_position_step_response_does_not_overshoot(hw):
     assert np.all(trace.max(axis=0) < 0.3 * 1.02)
     np.testing.assert_allclose(trace[-1], 0.3, atol=0.01)
     assert np.all(trace[250] > 0.27)  # within 10% after 0.5 s
+
+
+@pytest.mark.parametrize("task", ["push", "lift", "insertion"])
+def test_object_dropped_off_the_table_lands_on_the_floor(task, hw):
+    """The floor collides with objects only (the robot cannot reach it): a dropped object rests on it."""
+    model = load_scene_model(task, hw)
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, 0)
+    adr = model.joint("object_joint").qposadr[0]
+    data.qpos[adr : adr + 3] = [1.0, 0.0, 0.1]  # beyond the table's far edge (x = 0.8)
+    for _ in range(int(1.5 / model.opt.timestep)):
+        mujoco.mj_step(model, data)
+    floor_z = model.geom("floor").pos[2]
+    half_height = model.geom("object").size[2]
+    assert data.qpos[adr + 2] == pytest.approx(floor_z + half_height, abs=0.01)
