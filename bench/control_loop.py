@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from robot_rl.config.hardware import load_hardware_config  # noqa: E402
 from robot_rl.control.config import ControlConfig, ExecutorConfig, LoopConfig  # noqa: E402
-from robot_rl.control.executor import Chunk, ChunkExecutor  # noqa: E402
+from robot_rl.control.executor import Chunk, ChunkExecutor, Submit  # noqa: E402
 from robot_rl.control.loop import ControlLoop, JointState  # noqa: E402
 from robot_rl.control.realtime import tune_process, tune_thread  # noqa: E402
 from robot_rl.control.spline import CubicChunk  # noqa: E402
@@ -117,6 +117,122 @@ def run_ours(hw, duration: float, loop_config: LoopConfig) -> dict:
         "error": loop.error,
         "thread": loop.thread_status,
     }
+
+
+def run_node(hw, duration: float, loop_config: LoopConfig) -> dict | None:
+    """The same loop inside ros_nodes/controller_node.py, configured as its `main` runs it: a
+    2-thread MultiThreadedExecutor in the process, joint states arriving at the control rate
+    and a chunk every 0.1 s from a fake arm in another process (bench/control_loop.py
+    --fake-arm), commands published over DDS each tick. Its clock is ROS time (system time)."""
+    try:
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
+        from ros_nodes.controller_node import ControllerNode
+    except ImportError as exc:
+        print(f"  controller_node: skipped ({exc})")
+        return None
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
+    arm = subprocess.Popen([sys.executable, __file__, "--fake-arm", "--hardware", hw.name], env=env)
+    rclpy.init(
+        args=[
+            "--ros-args",
+            "-p",
+            f"hardware_config:={hw.name}",
+            "-p",
+            f"realtime_priority:={loop_config.realtime_priority}",
+        ]
+    )
+    node = executor = spinner = None
+    try:
+        node = ControllerNode()
+        executor = MultiThreadedExecutor(num_threads=2)  # as controller_node's main
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        for _ in tqdm(range(int(duration)), desc="controller_node", unit="s", leave=False):
+            time.sleep(1.0)
+        loop = node.loop
+        if loop is None or loop._ticks < 2:
+            print("  controller_node: the loop never ran (no joint states from the fake arm?)")
+            return None
+        loop.stop()
+        n = min(loop._ticks, len(loop._starts))
+        order = np.arange(loop._ticks - n, loop._ticks) % len(loop._starts)
+        return {
+            "lateness": loop._lateness[order],
+            "period_err": np.abs(np.diff(loop._starts[order]) - loop.period),
+            "missed": loop._missed,
+            "stats": loop.stats(),
+            "mode": loop.mode.value,
+            "chunks": loop.executor.counts,
+            "thread": loop.thread_status,
+        }
+    finally:
+        if node is not None:
+            node.close()
+        if executor is not None:
+            executor.shutdown()
+            spinner.join()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+        arm.kill()
+        arm.wait()
+
+
+def fake_arm(hardware: str) -> int:
+    """Fake hardware for run_node: echoes each command as the measured position (published at
+    the control rate, stamped now) and sends a 16-step chunk every 0.1 s."""
+    import rclpy
+    from rclpy.duration import Duration
+    from rclpy.executors import ExternalShutdownException
+    from sensor_msgs.msg import JointState as JointStateMsg
+    from std_msgs.msg import Float64MultiArray
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    from ros_nodes import common
+
+    hw = load_hardware_config(hardware)
+    names = [*hw.joint_names, hw.gripper.name]
+    home = np.append((hw.position_lower + hw.position_upper) / 2, 0.5)
+    state = {"q": home.copy()}
+    rclpy.init()
+    node = rclpy.create_node("bench_fake_arm")
+    pub_js = node.create_publisher(JointStateMsg, "joint_states", common.SENSOR_QOS)
+    pub_chunk = node.create_publisher(JointTrajectory, "action_chunk", common.COMMAND_QOS)
+    node.create_subscription(
+        Float64MultiArray, "commands", lambda m: state.__setitem__("q", np.array(m.data)), common.COMMAND_QOS
+    )
+
+    def _joint_state(now):
+        msg = JointStateMsg(name=names, position=[float(x) for x in state["q"]])
+        msg.header.stamp = common.to_stamp(now)
+        return msg
+
+    def publish_chunk():
+        now = common.now_sec(node)
+        times = now + 0.02 + 0.1 * np.arange(16)
+        wave = 0.2 * np.sin(times[:, None] + np.arange(hw.num_joints))
+        positions = np.hstack([home[:-1] + wave, np.full((16, 1), 0.5)])
+        msg = JointTrajectory(joint_names=names)
+        msg.header.stamp = common.to_stamp(times[0])
+        for i, row in enumerate(positions):
+            step = Duration(nanoseconds=i * 100_000_000).to_msg()
+            msg.points.append(JointTrajectoryPoint(positions=row.tolist(), time_from_start=step))
+        pub_chunk.publish(msg)
+
+    node.create_timer(hw.control_period_s, lambda: pub_js.publish(_joint_state(common.now_sec(node))))
+    node.create_timer(0.1, publish_chunk)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        rclpy.try_shutdown()
+    return 0
 
 
 def cpu_per_tick(hw, use_workspace: bool, ticks: int = 5000) -> float:
@@ -298,9 +414,18 @@ def main() -> int:
         help="SCHED_FIFO priority of the loop thread (0: normal scheduling)",
     )
     parser.add_argument("--loop-cpu", type=int, action="append", default=[], help="pin the loop thread here")
+    parser.add_argument(
+        "--node-duration",
+        type=float,
+        default=20.0,
+        help="seconds of the loop inside controller_node (0: skip)",
+    )
+    parser.add_argument("--fake-arm", action="store_true", help=argparse.SUPPRESS)  # run_node's other process
     parser.add_argument("--stream", type=Path, help="chunk stream .npz (t0, dt, positions, arrival)")
     parser.add_argument("--record", type=Path, help="save the built-in chunk stream here")
     args = parser.parse_args()
+    if args.fake_arm:
+        return fake_arm(args.hardware)
     hw = load_hardware_config(args.hardware)
     period = hw.control_period_s
 
@@ -344,6 +469,7 @@ def timing(hw, args) -> None:
         load_during = os.getloadavg()
         sleeper = run_sleep_loop(period, args.peer_duration, loop_config)
         ros = run_rclpy_timer(period, args.peer_duration)
+        node = run_node(hw, args.node_duration, loop_config) if args.node_duration > 0 else None
     finally:
         for p in busy:
             p.kill()
@@ -358,7 +484,10 @@ def timing(hw, args) -> None:
         f"  CPU per tick (fake clock, no load of its own): {cpu_per_tick(hw, False) * US:.0f} us, "
         f"{cpu_per_tick(hw, True) * US:.0f} us with the workspace FK (period {period * US:.0f} us)"
     )
-    print(f"\n1. timing ({args.duration:g} s ours, {args.peer_duration:g} s per peer)")
+    print(
+        f"\n1. timing ({args.duration:g} s ours, {args.peer_duration:g} s per peer, "
+        f"{args.node_duration:g} s controller_node)"
+    )
     s = ours["stats"]
     _summary(
         "ControlLoop (ours)",
@@ -373,6 +502,17 @@ def timing(hw, args) -> None:
     )
     if ros is not None:
         _summary("rclpy timer", None, ros["period_err"], ros["missed"])
+    if node is not None:
+        s = node["stats"]
+        granted = node["thread"]
+        _summary(
+            "controller_node",
+            node["lateness"],
+            node["period_err"],
+            node["missed"],
+            f"   compute p99 {s.compute_p99_s * US:.0f} us, {s.ticks} ticks, mode {node['mode']}, "
+            f"chunks accepted {node['chunks'][Submit.ACCEPTED]}, SCHED_FIFO {granted.fifo_priority or 'no'}",
+        )
     ours_p99 = np.quantile(ours["period_err"], 0.99)
     for name, peer in (("time.sleep loop", sleeper), ("rclpy timer", ros)):
         if peer is not None:
