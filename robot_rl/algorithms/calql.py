@@ -12,7 +12,9 @@ pushed below the value of the behaviour policy, which is what makes online fine-
 "unlearn" first. The same object then continues online on mixed batches (MC of online
 transitions is filled in by the replay once their episode ends).
 
-All (3 n_actions + 1) x B critic evaluations of one step run as a single fused ensemble pass.
+All (3 n_actions + 1) x B critic evaluations of one step run as a single fused ensemble pass,
+and the actor runs once per state set (s and s'), each forward giving all n_actions samples
+(plus the TD target's action at s'); its forward at s is shared with the actor loss.
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ from robot_rl.algorithms.common import (
     REWARD,
     TERMINAL,
     discount_of,
+    frozen,
     load_module,
     load_optimizer,
     module_tensors,
     optimizer_tensors,
     require,
+    scalars,
     soft_update,
 )
-from robot_rl.models.actor import ActorPolicy
+from robot_rl.models.actor import ActorPolicy, sample_tanh_gaussian
 from robot_rl.models.critics import QEnsemble
 
 
@@ -78,6 +82,8 @@ class CalQL:
         )
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
+        self.critic_params = list(self.critic.parameters())
+        self.target_params = list(self.critic_target.parameters())
         self.log_alpha = torch.tensor(math.log(config.init_temperature), requires_grad=True)
         self.target_entropy = config.target_entropy if config.target_entropy is not None else -float(act_dim)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, fused=True)
@@ -89,21 +95,28 @@ class CalQL:
     def alpha(self) -> torch.Tensor:
         return self.log_alpha.detach().exp()
 
-    def critic_losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """TD loss + calibrated CQL penalty, from one fused critic pass."""
+    def critic_losses(
+        self, batch: dict[str, torch.Tensor], obs_stats: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """TD loss + calibrated CQL penalty, from one fused critic pass.
+
+        `obs_stats`: the actor's (mean, log_std) at s when the caller already has them."""
         cfg = self.config
         obs, next_obs = batch[OBS], batch[NEXT_OBS]
         n, b = cfg.n_actions, obs.shape[0]
         with torch.no_grad():
-            next_action, next_log_prob = self.actor.sample(next_obs)
-            next_q = self.critic_target(next_obs, next_action).min(dim=0).values
+            mean, log_std = self.actor.stats(obs) if obs_stats is None else obs_stats
+            # n + 1 draws at s' from one actor pass: the first for the TD target, n for the penalty.
+            next_actions, next_log_probs = sample_tanh_gaussian(*self.actor.stats(next_obs), n + 1)
+            next_q = self.critic_target(next_obs, next_actions[0]).min(dim=0).values
             if cfg.backup_entropy:
-                next_q = next_q - self.alpha * next_log_prob
+                next_q = next_q - self.alpha * next_log_probs[0]
             target = batch[REWARD] + discount_of(batch, cfg.gamma) * (1.0 - batch[TERMINAL]) * next_q
             # n policy samples at s and at s', and n uniform actions, all evaluated at s.
-            pi_actions, pi_log_probs = self.actor.sample(torch.stack([obs, next_obs]).repeat_interleave(n, 0))
+            obs_actions, obs_log_probs = sample_tanh_gaussian(mean, log_std, n)
+            pi_log_probs = torch.cat([obs_log_probs, next_log_probs[1:]])  # (2n, B)
             random_actions = torch.empty(n, b, self.act_dim).uniform_(-1.0, 1.0)
-        actions = torch.cat([batch[ACTION].unsqueeze(0), pi_actions.view(2 * n, b, -1), random_actions])
+        actions = torch.cat([batch[ACTION].unsqueeze(0), obs_actions, next_actions[1:], random_actions])
         q_all = self.critic(obs.expand(actions.shape[0], b, obs.shape[1]), actions)  # (N, 1 + 3n, B)
         q_data = q_all[:, 0]
         q_pi = q_all[:, 1 : 1 + 2 * n]
@@ -111,7 +124,7 @@ class CalQL:
         if cfg.calibrated:
             q_pi = torch.maximum(q_pi, batch[MC_RETURN])  # the Monte-Carlo lower bound
         random_density = self.act_dim * math.log(0.5)
-        cat = torch.cat([q_random - random_density, q_pi - pi_log_probs.view(1, 2 * n, b)], dim=1)
+        cat = torch.cat([q_random - random_density, q_pi - pi_log_probs], dim=1)
         lse = torch.logsumexp(cat / cfg.cql_temperature, dim=1) * cfg.cql_temperature  # (N, B)
         cql_gap = (lse - q_data).mean(dim=1)  # (N,)
         td_loss = (q_data - target).pow(2).mean(dim=1)  # (N,)
@@ -122,33 +135,31 @@ class CalQL:
         require(batch, OBS, ACTION, REWARD, NEXT_OBS, TERMINAL)
         if self.config.calibrated:
             require(batch, MC_RETURN)
-        loss, parts = self.critic_losses(batch)
+        obs = batch[OBS]
+        # The actor's forward at s, kept for the actor loss: the actor does not change before it.
+        mean, log_std = self.actor.stats(obs)
+        loss, parts = self.critic_losses(batch, (mean, log_std))
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_opt.step()
 
-        obs = batch[OBS]
-        action, log_prob = self.actor.sample(obs)
-        self.critic.requires_grad_(False)
-        q = self.critic(obs, action).min(dim=0).values
-        self.critic.requires_grad_(True)
+        # Actor and temperature against the critic just updated.
+        action, log_prob = sample_tanh_gaussian(mean, log_std)
+        with frozen(self.critic_params):
+            q = self.critic(obs, action).min(dim=0).values
         actor_loss = (self.alpha * log_prob - q).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_opt.step()
         alpha_loss = (self.log_alpha.exp() * (-log_prob.detach() - self.target_entropy)).mean()
+        # Disjoint parameters (alpha detached in the actor loss, log pi in the alpha loss): one
+        # backward gives both gradients exactly as two would.
+        self.actor_opt.zero_grad(set_to_none=True)
         self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
+        (actor_loss + alpha_loss).backward()
+        self.actor_opt.step()
         self.alpha_opt.step()
 
-        soft_update(self.critic_target, self.critic, self.config.tau)
+        soft_update(self.target_params, self.critic_params, self.config.tau)
         self.steps += 1
-        return {
-            "critic_loss": loss.item(),
-            "actor_loss": actor_loss.item(),
-            "alpha": self.alpha.item(),
-            **{k: v.item() for k, v in parts.items()},
-        }
+        return scalars(critic_loss=loss.detach(), actor_loss=actor_loss.detach(), alpha=self.alpha, **parts)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {

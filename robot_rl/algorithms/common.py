@@ -17,6 +17,8 @@ moments, so a checkpoint is one safetensors file (no pickle) and resuming is exa
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -41,10 +43,30 @@ def discount_of(batch: dict[str, torch.Tensor], gamma: float) -> torch.Tensor | 
 
 
 @torch.no_grad()
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) target + tau source, in one fused op over all parameters."""
-    t_params = list(target.parameters())
-    torch._foreach_lerp_(t_params, list(source.parameters()), tau)
+def soft_update(target: list[torch.Tensor], source: list[torch.Tensor], tau: float) -> None:
+    """target <- (1 - tau) target + tau source, in one fused op over all parameters.
+
+    Takes parameter lists, built once by the algorithm: walking a module's parameters costs
+    more than the update itself at these sizes."""
+    torch._foreach_lerp_(target, source, tau)
+
+
+@contextmanager
+def frozen(params: list[torch.Tensor]):
+    """Parameters excluded from autograd inside the block (the critic during the actor loss:
+    gradients flow through Q to the action, and no weight gradients are computed)."""
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def scalars(**values: torch.Tensor) -> dict[str, float]:
+    """0-d tensors -> floats for logging, read out in one go."""
+    return dict(zip(values, torch.stack([v.detach().float() for v in values.values()]).tolist()))
 
 
 def module_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:

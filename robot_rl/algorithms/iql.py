@@ -28,6 +28,7 @@ from robot_rl.algorithms.common import (
     module_tensors,
     optimizer_tensors,
     require,
+    scalars,
     soft_update,
 )
 from robot_rl.models.actor import ActorPolicy
@@ -68,6 +69,8 @@ class IQL:
         )
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
+        self.critic_params = list(self.critic.parameters())
+        self.target_params = list(self.critic_target.parameters())
         self.value = ValueNet(obs_dim, config.hidden, config.layer_norm)
         # Actor, critics and value have disjoint parameters and losses whose cross terms are
         # detached, so one backward and one fused Adam step over three parameter groups is the
@@ -110,14 +113,14 @@ class IQL:
         (value_loss + critic_loss + actor_loss).backward()
         self.opt.step()
 
-        soft_update(self.critic_target, self.critic, self.config.tau)
+        soft_update(self.target_params, self.critic_params, self.config.tau)
         self.steps += 1
-        return {
-            "value_loss": value_loss.item(),
-            "critic_loss": critic_loss.item() / self.config.critic_members,
-            "actor_loss": actor_loss.item(),
-            "advantage_mean": advantage.mean().item(),
-        }
+        return scalars(
+            value_loss=value_loss.detach(),
+            critic_loss=critic_loss.detach() / self.config.critic_members,
+            actor_loss=actor_loss.detach(),
+            advantage_mean=advantage.mean(),
+        )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {

@@ -27,11 +27,13 @@ from robot_rl.algorithms.common import (
     REWARD,
     TERMINAL,
     discount_of,
+    frozen,
     load_module,
     load_optimizer,
     module_tensors,
     optimizer_tensors,
     require,
+    scalars,
     soft_update,
 )
 from robot_rl.models.actor import ActorPolicy
@@ -78,6 +80,8 @@ class SAC:
         )
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
+        self.critic_params = list(self.critic.parameters())
+        self.target_params = list(self.critic_target.parameters())
         self.log_alpha = torch.tensor(
             float(torch.log(torch.tensor(config.init_temperature))), requires_grad=True
         )
@@ -96,7 +100,9 @@ class SAC:
         """r + g^n (1 - done) [min over a random target pair Q'(s', a') - alpha log pi(a'|s')]."""
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch[NEXT_OBS])
-            pair = torch.randperm(self.config.critic_members)[: self.config.target_members]
+            pair = None  # every member: the min over all of them needs no draw
+            if self.config.target_members < self.config.critic_members:
+                pair = torch.randperm(self.config.critic_members)[: self.config.target_members]
             # Only the drawn members are evaluated: with 10 critics, a fifth of the target's cost.
             next_q = self.critic_target(batch[NEXT_OBS], next_action, pair).min(dim=0).values
             if self.config.backup_entropy:
@@ -112,27 +118,24 @@ class SAC:
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_opt.step()
-        soft_update(self.critic_target, self.critic, self.config.tau)
-        return {"critic_loss": loss.item() / self.config.critic_members, "q_mean": q.mean().item()}
+        soft_update(self.target_params, self.critic_params, self.config.tau)
+        return scalars(critic_loss=loss.detach() / self.config.critic_members, q_mean=q.detach().mean())
 
     def update_actor(self, obs: torch.Tensor) -> dict[str, float]:
         action, log_prob = self.actor.sample(obs)
-        self.critic.requires_grad_(False)
-        q = self.critic(obs, action).mean(dim=0)
-        self.critic.requires_grad_(True)
-        actor_loss = (self.alpha * log_prob - q).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_opt.step()
+        with frozen(self.critic_params):
+            q = self.critic(obs, action).mean(dim=0)
+        alpha = self.alpha
+        actor_loss = (alpha * log_prob - q).mean()
         alpha_loss = (self.log_alpha.exp() * (-log_prob.detach() - self.target_entropy)).mean()
+        # Disjoint parameters (alpha is detached in the actor loss, log pi in the alpha loss):
+        # one backward gives both gradients exactly as two would.
+        self.actor_opt.zero_grad(set_to_none=True)
         self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
+        (actor_loss + alpha_loss).backward()
+        self.actor_opt.step()
         self.alpha_opt.step()
-        return {
-            "actor_loss": actor_loss.item(),
-            "alpha": self.alpha.item(),
-            "entropy": -log_prob.mean().item(),
-        }
+        return scalars(actor_loss=actor_loss.detach(), alpha=self.alpha, entropy=-log_prob.detach().mean())
 
     def update(self, batch: dict[str, torch.Tensor], update_actor: bool = True) -> dict[str, float]:
         """One gradient step on the critics, then one on actor and temperature."""

@@ -27,6 +27,7 @@ from robot_rl import keys
 from robot_rl.models.mlp import mlp
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+_LOG_STD_CENTRE, _LOG_STD_HALF_RANGE = 0.5 * (LOG_STD_MAX + LOG_STD_MIN), 0.5 * (LOG_STD_MAX - LOG_STD_MIN)
 _ATANH_CLIP = 1.0 - 1e-6
 KIND = "actor_policy"
 
@@ -37,29 +38,49 @@ class TanhGaussianActor(nn.Module):
         self.obs_dim, self.act_dim, self.hidden = obs_dim, act_dim, tuple(hidden)
         self.net = mlp(obs_dim, hidden, 2 * act_dim)
 
-    def _stats(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def stats(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pre-tanh Gaussian: mean and log-std, (..., act_dim) each."""
         mean, log_std = self.net(obs).chunk(2, dim=-1)
-        # Soft clamp keeps gradients alive at the bounds.
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
+        # Soft clamp keeps gradients alive at the bounds:
+        # LOG_STD_MIN + (MAX - MIN) (tanh(x) + 1) / 2 = centre + half_range tanh(x).
+        log_std = torch.tanh(log_std) * _LOG_STD_HALF_RANGE + _LOG_STD_CENTRE
         return mean, log_std
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reparameterised sample and its log-probability: (B, act_dim), (B,)."""
-        mean, log_std = self._stats(obs)
-        std = log_std.exp()
-        u = mean + std * torch.randn_like(mean)
-        action = torch.tanh(u)
-        log_prob = _normal_log_prob(u, mean, log_std) - _tanh_log_det(u)
-        return action, log_prob
+    def sample(self, obs: torch.Tensor, samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised sample and its log-probability: (B, act_dim), (B,).
+
+        `samples=n` draws n actions per state from ONE forward pass: (n, B, act_dim), (n, B)
+        (Cal-QL's penalty needs 10 per state; the network need not run 10 times)."""
+        return sample_tanh_gaussian(*self.stats(obs), samples)
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Log-probability of given actions in [-1, 1] (clipped just inside the bounds)."""
-        mean, log_std = self._stats(obs)
+        mean, log_std = self.stats(obs)
         u = torch.atanh(action.clamp(-_ATANH_CLIP, _ATANH_CLIP))
         return _normal_log_prob(u, mean, log_std) - _tanh_log_det(u)
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self._stats(obs)[0])
+        return torch.tanh(self.stats(obs)[0])
+
+
+def sample_tanh_gaussian(
+    mean: torch.Tensor, log_std: torch.Tensor, samples: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """a = tanh(mean + std * eps) and log pi(a), for eps ~ N(0, I); (B, A), (B,) or with
+    `samples=n` (n, B, A), (n, B).
+
+    The Gaussian term uses eps directly ((u - mean) / std is eps by construction), which is the
+    same density with fewer operations than recomputing z from u:
+        log pi(a) = sum_i [ -eps_i^2 / 2 - log_std_i - log(2 pi) / 2 - log(1 - tanh(u_i)^2) ]
+    """
+    shape = mean.shape if samples is None else (samples, *mean.shape)
+    eps = torch.randn(shape, dtype=mean.dtype, device=mean.device)
+    u = torch.addcmul(mean, log_std.exp(), eps)
+    action = torch.tanh(u)
+    # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), written stably.
+    per_dim = 2.0 * (u + nn.functional.softplus(-2.0 * u)) - log_std - 0.5 * eps.square()
+    log_prob = per_dim.sum(-1) - mean.shape[-1] * (0.5 * math.log(2 * math.pi) + 2.0 * math.log(2.0))
+    return action, log_prob
 
 
 def _normal_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
