@@ -50,9 +50,12 @@ class ServerMetrics:
         with self._lock:
             self.batches[policy] += 1
             self.batched_requests[policy] += size
-            self.infer_latency.setdefault(policy, LatencyWindow()).add(infer_s)
             self.requests[(policy, "ok")] += size
-            window = self.latency.setdefault(policy, LatencyWindow())
+            infer_window, window = self.infer_latency.get(policy), self.latency.get(policy)
+            if window is None:
+                infer_window = self.infer_latency[policy] = LatencyWindow()
+                window = self.latency[policy] = LatencyWindow()
+            infer_window.add(infer_s)
             for s in server_s:
                 window.add(s)
 

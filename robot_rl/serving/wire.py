@@ -32,10 +32,11 @@ import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 import numpy as np
+import zmq
 
 PROTOCOL_VERSION = 1
 
@@ -112,15 +113,11 @@ class Limits:
         return max(self.max_request_bytes, self.max_update_bytes, self.max_header_bytes)
 
 
-@dataclass(frozen=True)
-class ArraySpec:
+class ArraySpec(NamedTuple):  # a tuple: built once per array per request, so it must be cheap
     key: str
     dtype: np.dtype
     shape: tuple[int, ...]
-
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+    nbytes: int
 
 
 # ---------------------------------------------------------------------------------------
@@ -227,70 +224,73 @@ def field(header: Mapping[str, Any], name: str, kind: type | tuple[type, ...], r
 def array_specs(header: Mapping[str, Any], limits: Limits) -> list[ArraySpec]:
     """The declared arrays, checked against the dtype whitelist and the limits."""
     raw = header.get("arrays", [])
-    if not isinstance(raw, list):
+    if type(raw) is not list:
         raise WireError(ErrorCode.MALFORMED, "field 'arrays' must be a list")
     if len(raw) > limits.max_arrays:
         raise WireError(ErrorCode.TOO_LARGE, f"{len(raw)} arrays, limit {limits.max_arrays}")
+    # `type(x) is int` (not isinstance) on purpose: it refuses bool, and it is what runs per
+    # dimension of every request, so it has to be cheap.
+    max_ndim, max_array, max_request = limits.max_ndim, limits.max_array_bytes, limits.max_request_bytes
     specs = []
     seen = set()
     total = 0
     for i, entry in enumerate(raw):
-        if not (isinstance(entry, list) and len(entry) == 3):
+        if type(entry) is not list or len(entry) != 3:
             raise WireError(ErrorCode.MALFORMED, f"arrays[{i}] must be [key, dtype, shape]")
         key, dtype, shape = entry
-        if not isinstance(key, str) or not key or len(key) > 128:
+        if type(key) is not str or not key or len(key) > 128:
             raise WireError(
                 ErrorCode.MALFORMED, f"arrays[{i}] key must be a non-empty string of <= 128 chars"
             )
         if key in seen:
             raise WireError(ErrorCode.MALFORMED, f"array {key!r} appears twice")
         seen.add(key)
-        if not isinstance(dtype, str) or dtype not in DTYPES:
+        dt = DTYPES.get(dtype) if type(dtype) is str else None
+        if dt is None:
             raise WireError(
                 ErrorCode.BAD_DTYPE, f"array {key!r}: dtype {dtype!r} is not one of {sorted(DTYPES)}"
             )
-        if not isinstance(shape, list):
+        if type(shape) is not list:
             raise WireError(ErrorCode.BAD_SHAPE, f"array {key!r}: shape must be a list of integers")
-        if len(shape) > limits.max_ndim:
-            raise WireError(
-                ErrorCode.BAD_SHAPE, f"array {key!r}: {len(shape)} dimensions, limit {limits.max_ndim}"
-            )
-        nbytes = DTYPES[dtype].itemsize
+        if len(shape) > max_ndim:
+            raise WireError(ErrorCode.BAD_SHAPE, f"array {key!r}: {len(shape)} dimensions, limit {max_ndim}")
+        nbytes = dt.itemsize
         for d in shape:
-            if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            if type(d) is not int or d < 0:
                 raise WireError(
                     ErrorCode.BAD_SHAPE, f"array {key!r}: dimension {d!r} is not a non-negative integer"
                 )
             nbytes *= d
-            if nbytes > limits.max_array_bytes:  # checked per dimension: no overflow, no huge product
+            if nbytes > max_array:  # checked per dimension: no overflow, no huge product
                 raise WireError(
-                    ErrorCode.TOO_LARGE,
-                    f"array {key!r}: shape {shape} exceeds {limits.max_array_bytes} bytes",
+                    ErrorCode.TOO_LARGE, f"array {key!r}: shape {shape} exceeds {max_array} bytes"
                 )
         total += nbytes
-        if total > limits.max_request_bytes:
-            raise WireError(
-                ErrorCode.TOO_LARGE, f"arrays exceed the request limit of {limits.max_request_bytes} bytes"
-            )
-        specs.append(ArraySpec(key, DTYPES[dtype], tuple(shape)))
+        if total > max_request:
+            raise WireError(ErrorCode.TOO_LARGE, f"arrays exceed the request limit of {max_request} bytes")
+        specs.append(ArraySpec(key, dt, tuple(shape), nbytes))
     return specs
 
 
 def decode_arrays(specs: Sequence[ArraySpec], frames: Sequence[Any]) -> dict[str, np.ndarray]:
-    """View frames 1..n as the declared arrays (read-only, no copy) after checking counts and lengths."""
+    """View frames 1..n as the declared arrays (no copy) after checking counts and lengths.
+
+    The views share the frames' memory: treat them as read-only, and copy what must outlive
+    the message (the worker copies into its batch).
+    """
     if len(frames) != len(specs):
         raise WireError(
             ErrorCode.TRUNCATED, f"header declares {len(specs)} array frames, message has {len(frames)}"
         )
     out = {}
     for spec, frame in zip(specs, frames):
-        buf = frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
+        buf = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
         if buf.nbytes != spec.nbytes:
             raise WireError(
                 ErrorCode.TRUNCATED,
                 f"array {spec.key!r}: frame has {buf.nbytes} bytes, header declares {spec.nbytes}",
             )
-        out[spec.key] = np.frombuffer(buf, dtype=spec.dtype).reshape(spec.shape)
+        out[spec.key] = np.ndarray(spec.shape, spec.dtype, buf)
     return out
 
 

@@ -38,6 +38,7 @@ from robot_rl.serving.metrics import ServerMetrics
 from robot_rl.serving.wire import ErrorCode
 
 log = logging.getLogger(__name__)
+_F32 = np.dtype("<f4")  # the wire is little-endian
 
 
 @runtime_checkable
@@ -137,6 +138,8 @@ class PolicyWorker:
             k: (wire.DTYPES[dt], (policy.obs_horizon, *shape)) for k, (shape, dt) in self.obs_spec.items()
         }
         self._outbox = outbox
+        self._to_device = self.device.type != "cpu"
+        self._reset = getattr(policy, "reset", None)
         self._compile_mode = compile_mode
         self._outstanding = 0  # items submitted to this thread and not finished (guarded by _count_lock)
         self._count_lock = threading.Lock()
@@ -267,12 +270,17 @@ class PolicyWorker:
         if not live:
             return
         try:
-            if hasattr(self.policy, "reset"):
-                self.policy.reset()  # no warm-start memory may leak from one robot's chunk into another's
+            if self._reset is not None:
+                self._reset()  # no warm-start memory may leak from one robot's chunk into another's
             obs = {}
             for key in self.obs_spec:
-                stacked = np.stack([it.obs[key] for it in live])
-                obs[key] = torch.from_numpy(stacked).to(self.device, non_blocking=True)
+                if len(live) == 1:  # a copy (the view points into the message) with a batch axis
+                    stacked = np.array(live[0].obs[key][None])
+                else:
+                    stacked = np.stack([it.obs[key] for it in live])
+                obs[key] = torch.from_numpy(stacked)
+                if self._to_device:
+                    obs[key] = obs[key].to(self.device, non_blocking=True)
             with torch.inference_mode():
                 fn = (
                     self._fixed_shape_fn
@@ -280,7 +288,7 @@ class PolicyWorker:
                     else self.policy.predict_action
                 )
                 actions = fn(obs)
-            actions = actions.detach().to("cpu", torch.float32).numpy()
+            actions = np.ascontiguousarray(actions.detach().to("cpu", torch.float32).numpy(), _F32)
             want = (len(live), self.policy.action_horizon, self.policy.action_dim)
             if actions.shape != want:
                 raise RuntimeError(f"policy returned actions of shape {actions.shape}, expected {want}")
@@ -292,10 +300,12 @@ class PolicyWorker:
                 )
             return
         t_done = now()
+        infer_s = t_done - t_start
         if len(live) == 1:
-            solo = t_done - t_start
-            self.solo_s = solo if self.solo_s == float("inf") else 0.9 * self.solo_s + 0.1 * solo
+            self.solo_s = infer_s if self.solo_s == float("inf") else 0.9 * self.solo_s + 0.1 * infer_s
         replies = []
+        arrays = [["action", "float32", list(actions.shape[1:])]]
+        t_send = now()
         for i, item in enumerate(live):
             header = {
                 "v": wire.PROTOCOL_VERSION,
@@ -306,16 +316,13 @@ class PolicyWorker:
                 "stamp": item.stamp,
                 "start_time": item.stamp,
                 "server_recv": item.t_recv,
-                "server_send": now(),
-                "timings": {
-                    "queue_s": t_start - item.t_recv,
-                    "infer_s": t_done - t_start,
-                    "batch_size": len(live),
-                },
+                "server_send": t_send,
+                "timings": {"queue_s": t_start - item.t_recv, "infer_s": infer_s, "batch_size": len(live)},
+                "arrays": arrays,
             }
-            replies.append([item.identity, *wire.encode(header, {"action": actions[i]})])
-        self.metrics.batch_done(self.name, len(live), t_done - t_start, [now() - it.t_recv for it in live])
+            replies.append([item.identity, wire.pack_header(header), actions[i].data])
         self._outbox.put(*replies)
+        self.metrics.batch_done(self.name, len(live), infer_s, [t_send - it.t_recv for it in live])
 
     def _apply_update(self, item: UpdateItem) -> None:
         torch = self._torch
