@@ -42,7 +42,8 @@ def _percentiles(lat: list[float]) -> tuple[float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--down-dims", default="256,512,1024")
-    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--iters", type=int, default=30, help="timed calls per row (DDIM-100: a fifth)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved blocks per row")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -87,26 +88,36 @@ def main() -> int:
     lat: dict[str, list[float]] = {name: [] for name in variants}
     if peer is not None:
         lat["LeRobot DDIM-10"] = []
-    # Round-robin, one call of each per round, so that every row sees the same machine load.
-    for i in range(args.iters + 2):
-        for name, (p, sampler) in variants.items():
-            if name == "ours DDIM-100" and i % 5:
-                continue  # 10x the cost: sampled every fifth round
-            if sampler is not None and p.config.sampler != sampler:
-                p.configure_sampler(sampler)
-                p.predict_action(
-                    obs
-                )  # the first call after a switch is cold (warm start needs a previous chunk)
-            t0 = time.perf_counter()
-            p.predict_action(obs)
-            if i >= 2 or name == "ours DDIM-100":
-                lat[name].append((time.perf_counter() - t0) * 1e3)
-        if peer is not None:
-            peer.stdin.write("go\n")
-            peer.stdin.flush()
-            ms = float(peer.stdout.readline())
-            if i >= 2:
-                lat["LeRobot DDIM-10"].append(ms)
+
+    def ours(name: str) -> float:
+        p, sampler = variants[name]
+        t0 = time.perf_counter()
+        p.predict_action(obs)
+        return (time.perf_counter() - t0) * 1e3
+
+    def lerobot() -> float:
+        peer.stdin.write("go\n")
+        peer.stdin.flush()
+        return float(peer.stdout.readline())
+
+    # Blocks of consecutive calls per row, the blocks interleaved over --rounds rounds so that
+    # every row sees the same machine load. Consecutive, because a server runs one policy over
+    # and over: its weights stay in the CPU caches between calls. Single calls round-robin would
+    # time every call with its weights evicted by the other rows' (here one 63M model is 254 MB,
+    # the L3 of this VM 260 MB), which no deployment does.
+    rows_fn = {name: (lambda name=name: ours(name)) for name in variants}
+    if peer is not None:
+        rows_fn["LeRobot DDIM-10"] = lerobot
+    per_block = max(1, args.iters // args.rounds)
+    for _ in range(args.rounds):
+        for name, call in rows_fn.items():
+            if name in variants:
+                p, sampler = variants[name]
+                if sampler is not None and p.config.sampler != sampler:
+                    p.configure_sampler(sampler)
+            n = max(1, per_block // 5) if name == "ours DDIM-100" else per_block  # 10x the cost
+            call()  # untimed: the first call after a switch is cold (warm start needs a previous chunk)
+            lat[name] += [call() for _ in range(n)]
     peer_params = None
     if peer is not None:
         peer_params = peer.params
@@ -119,7 +130,9 @@ def main() -> int:
         f"ours: {params / 1e6:.1f}M parameters"
         + (f"; LeRobot: {peer_params / 1e6:.1f}M" if peer_params else "")
     )
-    print("(calls interleaved round-robin, so every row sees the same load; DDIM-100 every fifth round)")
+    print(
+        f"({args.rounds} interleaved blocks of consecutive calls per row, one untimed call before each block)"
+    )
     print(f"{'':34s} {'p50 ms':>9s} {'p99 ms':>9s}")
     for name, samples in rows:
         p50, p99 = _percentiles(samples)

@@ -28,8 +28,9 @@ class SinusoidalPosEmb(nn.Module):
         self.register_buffer("freqs", freqs, persistent=False)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        arg = t.float()[:, None] * self.freqs[None, :]
-        return torch.cat((arg.sin(), arg.cos()), dim=-1)
+        # In float32 whatever the module's dtype: bf16 would round t * freq for large t.
+        arg = t.float()[:, None] * self.freqs.float()[None, :]
+        return torch.cat((arg.sin(), arg.cos()), dim=-1).to(self.freqs.dtype)
 
 
 class Conv1dBlock(nn.Module):
