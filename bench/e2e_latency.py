@@ -1,6 +1,7 @@
 """Observation-to-command latency over ROS, for a one-step and a DDIM-10 policy.
 
     .venv/bin/python bench/e2e_latency.py [--seconds 30] [--one-step CKPT] [--ddim CKPT]
+                                          [--warmup 20] [--action-horizon 1]
 
 For each policy the whole sim graph runs (`robot-rl bringup --policy NAME`: sim node,
 controller, policy node) against one `robot-rl serve` process holding both policies. The
@@ -10,8 +11,13 @@ stamp of the observation it answers) to the first command it computes after acce
     joint state measured ──► policy node ──► server ──► chunk ──► controller ──► command
     |<──────────────────────────── obs_to_command ───────────────────────────────>|
 
-and reports p50 / p99 over the last 1000 chunks and its missed deadlines on /diagnostics;
-this script reads them after `--seconds` of running. Without checkpoints it builds untrained
+and reports p50 / p99 and its missed deadlines on /diagnostics. After `--warmup` seconds
+(discovery, the server's first calls) this script deactivates and re-activates the
+controller, which starts both statistics afresh, and reads them `--seconds` later: warm-up
+never enters the numbers. The policy node asks for a chunk every `--action-horizon` policy
+steps (default 1: a chunk per 0.1 s step, 300 samples in 30 s, the policy's own Ta would
+give one every 0.8 s); the latency of one chunk does not depend on how often they come,
+only the number of samples does. Without checkpoints it builds untrained
 policies of the default training architecture (U-Net 64-128-256, state observations of the
 push task): latency depends on the network and the sampler, not on the weights.
 
@@ -63,39 +69,85 @@ def untrained_policy(path: Path, sampler_kind: str, steps: int) -> Path:
     return policy.save(path)
 
 
+POLICY_COUNTS = ("chunks", "stale", "errors")
+
+
 def controller_diagnostics(seconds: float) -> dict[str, str]:
-    """The controller's newest /diagnostics values after listening `seconds`."""
+    """Restart the controller (deactivate, activate: fresh statistics), then its newest
+    /diagnostics values after `seconds` more, with the policy node's chunk, stale-observation
+    and error counts over the same window (policy_chunks, policy_stale, policy_errors)."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
 
     latest: dict[str, str] = {}
+    policy: list[dict[str, str]] = []  # the policy node's reports during the window
 
     def on_diag(msg):
         for status in msg.status:
             if status.name == "/controller":
                 latest.clear()
                 latest.update({v.key: v.value for v in status.values}, message=status.message)
+            elif status.name == "/policy":
+                policy.append({v.key: v.value for v in status.values})
 
     rclpy.init()
     node = rclpy.create_node("bench_e2e_latency")
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-    end = time.monotonic() + seconds
+    lifecycle = node.create_client(ChangeState, "/controller/change_state")
     try:
+        for transition in (Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_ACTIVATE):
+            if not lifecycle.wait_for_service(timeout_sec=30.0):
+                raise RuntimeError("the controller's lifecycle service did not appear")
+            future = lifecycle.call_async(ChangeState.Request(transition=Transition(id=transition)))
+            rclpy.spin_until_future_complete(node, future, timeout_sec=30.0)
+            if not future.done() or not future.result().success:
+                raise RuntimeError(f"the controller refused lifecycle transition {transition}")
+        latest.clear()
+        policy.clear()
+        end = time.monotonic() + seconds
         while time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.1)
     finally:
         node.destroy_node()
         rclpy.shutdown()
+    if len(policy) >= 2:
+        for key in POLICY_COUNTS:
+            latest[f"policy_{key}"] = str(int(policy[-1][key]) - int(policy[0][key]))
+        latest["policy_last_error"] = policy[-1].get("last_error", "")
     return latest
 
 
-def run_graph(policy: str, endpoint: str, seconds: float, warmup: float, log: Path) -> dict[str, str]:
+def wait_for_server(endpoint: str, names: list[str], server: subprocess.Popen, log: Path) -> None:
+    """Until the server answers a status request naming every policy (loading them takes a while,
+    minutes on a loaded machine): the graph's warm-up starts from a server that answers."""
+    from robot_rl.serving.client import InferenceClient, ZmqTransport
+
+    client = InferenceClient(ZmqTransport(endpoint), timeout_s=2.0)
+    deadline = time.monotonic() + 300.0
+    try:
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise RuntimeError(f"the server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if set(names) <= set(client.status()["policies"]):
+                    return
+            except Exception:  # not listening yet
+                time.sleep(0.5)
+    finally:
+        client.close()
+    raise RuntimeError(f"the server did not answer within 300 s:\n{log.read_text()[-3000:]}")
+
+
+def run_graph(
+    policy: str, endpoint: str, seconds: float, warmup: float, action_horizon: int, log: Path
+) -> dict[str, str]:
     cmd = [sys.executable, "-m", "robot_rl.cli", "bringup", "--policy", policy, "--server", endpoint]
+    cmd += ["--action-horizon", str(action_horizon)]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         try:
-            # The controller's latency window holds the last 1000 chunks; warm-up chunks drop out
-            # of a long run, and the first diagnostics after warm-up are read, not averaged.
             time.sleep(warmup)
             diag = controller_diagnostics(seconds)
         finally:
@@ -112,6 +164,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=20.0, help="start-up time before measuring")
     parser.add_argument("--one-step", help="consistency-distilled checkpoint (default: untrained)")
     parser.add_argument("--ddim", help="DDIM-10 diffusion checkpoint (default: untrained)")
+    parser.add_argument(
+        "--action-horizon", type=int, default=1, help="policy steps per chunk request (0: the policy's Ta)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -137,24 +192,39 @@ def main() -> int:
         )  # noqa: SIM115
         rows = {}
         try:
+            wait_for_server(endpoint, list(ckpts), server, tmp / "server.log")
             for name in ckpts:
                 print(
                     f"measuring {name} for {args.seconds:g} s after {args.warmup:g} s of start-up...",
                     flush=True,
                 )
-                rows[name] = run_graph(name, endpoint, args.seconds, args.warmup, tmp / f"bringup_{name}.log")
+                log = tmp / f"bringup_{name}.log"
+                try:
+                    rows[name] = run_graph(
+                        name, endpoint, args.seconds, args.warmup, args.action_horizon, log
+                    )
+                except Exception:
+                    print(log.read_text()[-3000:], file=sys.stderr)
+                    raise
+                rows[name]["load"] = f"{os.getloadavg()[0]:.2f}"
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
 
     print(
         f"\n{'policy':10s} {'obs->cmd p50 ms':>16s} {'p99 ms':>8s} {'chunks':>7s} {'ticks':>7s} {'missed':>7s}"
+        f" {'load 1 min':>10s}  policy node: chunks stale errors"
     )
     for name, d in rows.items():
         print(
             f"{name:10s} {d.get('obs_to_command_p50_ms', 'n/a'):>16s} {d.get('obs_to_command_p99_ms', 'n/a'):>8s} "
             f"{d.get('obs_to_command_samples', '0'):>7s} {d.get('ticks', '0'):>7s} {d.get('missed_deadlines', '0'):>7s}"
+            f" {d['load']:>10s}  " + " ".join(d.get(f"policy_{k}", "n/a") for k in POLICY_COUNTS)
         )
+    print("missed: control periods whose command came after its deadline, during the measurement")
+    for name, d in rows.items():
+        if d.get("policy_errors", "0") != "0":
+            print(f"{name}: the policy node's last error: {d.get('policy_last_error')}")
     try:
         ratio = float(rows["ddim10"]["obs_to_command_p50_ms"]) / float(
             rows["one_step"]["obs_to_command_p50_ms"]

@@ -8,7 +8,8 @@
                 hardware config's controller.kind says; the gripper's own topic when it has one
                 /diagnostics: mode, missed deadlines, what the filter changed, and latency
                 from an observation's stamp (= its chunk's stamp) to the first command
-                computed after that chunk was accepted (p50 / p99 over the last 1000 chunks)
+                computed after that chunk was accepted (p50 / p99 over the last 1000 chunks);
+                all of them since the last activation
     services    estop (std_srvs/SetBool): true latches the e-stop, false resets it
 
 The work is robot_rl.control.ControlLoop's, in its own fixed-rate thread (not a ROS timer):
@@ -143,6 +144,7 @@ class ControllerNode(LifecycleNode):
         # Start-up objects out of the GC's reach: no full collection walks rclpy's heap mid-tick.
         realtime.tune_process(switch_interval_s=None, freeze_gc=True)
         self._realtime_reported = False
+        self._latencies.clear()  # like the loop's own statistics, the latencies start afresh
         loop.start()  # its own thread, paced on its own, not by the ROS executor
         self.loop = loop
         return result

@@ -4,7 +4,7 @@
                 (PointStamped): all sensor QoS; only what the served policy's obs_spec names
     publishes   action_chunk (trajectory_msgs/JointTrajectory, reliable): header.stamp = the
                 observation's stamp = the time of the first point (the previous command),
-                then the executed actions, points action_dt_s apart; joint names =
+                then the policy's Ta actions, points action_dt_s apart; joint names =
                 hardware-config joints then the gripper.  /diagnostics
     services    ~/enable (std_srvs/SetBool): start or stop sending chunks
 
@@ -12,10 +12,10 @@ Every action_dt_s (the policy's step, 0.1 s for the sim tasks) the latest observ
 assembled (robot_rl.observation: a stale part sends nothing and breaks the history) and
 appended to the history; a fresh history (after enable or a gap) is filled with copies of
 its first observation, as robot_rl.training.evaluation starts an episode. A chunk is
-requested when the last one has been executed: every `action_horizon` steps (0: the
-policy's own Ta, as the server describes it), so the robot runs the policy exactly as a
-plain-sim evaluation does. The request runs in its own callback group, so sensor callbacks
-keep flowing while the node waits for the GPU.
+requested when `action_horizon` steps of the last one have been executed (0: the policy's
+own Ta, as the server describes it), so the robot runs the policy as a plain-sim
+evaluation (`robot-rl eval [--action-horizon]`) does. The request runs in its own
+callback group, so sensor callbacks keep flowing while the node waits for the GPU.
 
 The chunk follows the sim env's timing (sim/envs/arm_env.py): the action a(t) predicted from
 the observation o(t) is the target reached one step later, the command ramping there from
@@ -25,7 +25,7 @@ after a break) and puts a(t + k) at t + (k + 1) dt:
 
     obs      |o(t-1)|o(t)|  -> server ->  a(t) .. a(t+Ta-1)
     chunk    point 0 = previous command @ t,  point k+1 = a(t+k) @ t + (k+1) dt   (stamp = t)
-    next     o(t+Ta) -> the next chunk, its point 0 = a(t+Ta-1) @ t + Ta dt
+    next     o(t+n) -> the next chunk, its point 0 = a(t+n-1) @ t + n dt   (n = action_horizon)
 
 The controller takes a chunk over from its arrival (inference latency later than t),
 cross-fading from where the previous chunk left off; no step of a(t) .. is skipped unless
@@ -228,13 +228,15 @@ class PolicyNode(Node):
                 self.spec = None  # the server restarted without it: describe again
             return
         self.last_latency_s = common.now_sec(self) - obs.stamp
-        actions = np.asarray(chunk.actions, dtype=np.float64)[: self.steps]
+        actions = np.asarray(chunk.actions, dtype=np.float64)
         start = self.last_command
         if start is None:  # after a break the command is where the arm is
             start = np.append(values[keys.JOINT_POS], values[keys.GRIPPER_POS]).astype(np.float64)
+        # The whole chunk goes out (its tail keeps the arm moving if the next one is late), and
+        # the next is asked for after `steps` of it, whose last action is then the command.
         self.pub_chunk.publish(self._chunk_msg(np.vstack([start, actions]), chunk.start_time))
-        self.last_command = actions[-1]
-        self.due = len(actions)
+        self.last_command = actions[self.steps - 1]
+        self.due = self.steps
         self.counts["chunks"] += 1
 
     def _chunk_msg(self, points: np.ndarray, start_time: float) -> JointTrajectory:

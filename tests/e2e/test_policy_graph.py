@@ -102,6 +102,8 @@ def plain_sim_outcomes(ckpt: Path, seeds: range, action_horizon: int) -> list[bo
     length overridden as `robot-rl eval --action-horizon` does (0: as saved)."""
     from dataclasses import replace
 
+    import torch
+
     from robot_rl.policies import load_policy
     from robot_rl.training.evaluation import EvalConfig, evaluate
 
@@ -109,7 +111,12 @@ def plain_sim_outcomes(ckpt: Path, seeds: range, action_horizon: int) -> list[bo
     if action_horizon:
         policy.config = replace(policy.config, action_horizon=action_horizon)
     config = EvalConfig(task="push", episodes=len(seeds), seed=seeds[0])
-    return evaluate(policy, config, progress=False).successes
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as `robot-rl eval` runs (--threads 1); more is slower on a busy machine
+    try:
+        return evaluate(policy, config, progress=False).successes
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.skipif(
@@ -175,6 +182,10 @@ def test_trained_policy_push_success_over_ros_matches_plain_sim(tmp_path):
     p_plain, p_ros = float(np.mean(plain)), float(np.mean(over_ros))
     only_plain = [s for s, a, b in zip(seeds, plain, over_ros) if a and not b]
     only_ros = [s for s, a, b in zip(seeds, plain, over_ros) if b and not a]
+    outcomes = lambda xs: "".join("1" if x else "0" for x in xs)  # noqa: E731
+    print(
+        f"\nper seed 1..{n}, plain sim: {outcomes(plain)}\nper seed 1..{n}, over ROS:  {outcomes(over_ros)}"
+    )
     print(
         f"push success on seeds 1..{n}: plain sim {p_plain:.2f}, over ROS {p_ros:.2f} "
         f"(Ta {action_horizon or 'as saved'}); seeds won only in plain sim {only_plain}, only over "
