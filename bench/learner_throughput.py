@@ -11,6 +11,10 @@ network the algorithm trains), after a warm-up; data sampling is left out for al
 d3rlpy runs in a subprocess from .venv-d3rlpy, given the same data as a .npz (no pickle).
 Our SAC is also timed with the RLPD recipe (10 LayerNorm critics), which SB3 has no equal of.
 Torch threads default to 1 so that numbers stay comparable on a shared machine.
+
+Each rate is printed twice: per second of wall-clock time (the number that counts, on an idle
+machine) and per second of the process's own CPU time (time.process_time, in the peer's process
+for d3rlpy), which other jobs on a loaded machine disturb much less than wall-clock time.
 """
 
 from __future__ import annotations
@@ -55,10 +59,11 @@ algo.build_with_dataset(dataset)
 batches = [dataset.sample_transition_batch(256) for _ in range(20)]
 for i in range(10):
     algo.update(batches[i % 20])
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for i in range(updates):
     algo.update(batches[i % 20])
-print(json.dumps({"updates_per_s": updates / (time.perf_counter() - start)}))
+wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({"updates_per_s": updates / wall, "updates_per_cpu_s": updates / cpu}))
 """
 
 
@@ -90,7 +95,10 @@ def collect(steps: int, seed: int = 0) -> dict[str, np.ndarray]:
     return data
 
 
-def ours(name: str, data: dict[str, np.ndarray], updates: int) -> float:
+Rate = tuple[float, float]  # (updates per wall-clock second, updates per CPU second)
+
+
+def ours(name: str, data: dict[str, np.ndarray], updates: int) -> Rate:
     import torch
 
     from robot_rl.algorithms import common as c
@@ -122,13 +130,13 @@ def ours(name: str, data: dict[str, np.ndarray], updates: int) -> float:
         batches.append(b)
     for i in range(10):
         algo.update(batches[i % 20])
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(updates):
         algo.update(batches[i % 20])
-    return updates / (time.perf_counter() - start)
+    return updates / (time.perf_counter() - start), updates / (time.process_time() - cpu)
 
 
-def sb3_sac(data: dict[str, np.ndarray], updates: int) -> float:
+def sb3_sac(data: dict[str, np.ndarray], updates: int) -> Rate:
     import gymnasium as gym
     from stable_baselines3 import SAC
     from stable_baselines3.common.logger import configure
@@ -148,12 +156,12 @@ def sb3_sac(data: dict[str, np.ndarray], updates: int) -> float:
             [{}],
         )
     model.train(gradient_steps=10, batch_size=BATCH)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model.train(gradient_steps=updates, batch_size=BATCH)  # includes SB3's own buffer sampling
-    return updates / (time.perf_counter() - start)
+    return updates / (time.perf_counter() - start), updates / (time.process_time() - cpu)
 
 
-def d3rlpy_peer(name: str, npz: Path, updates: int, threads: int) -> float | str:
+def d3rlpy_peer(name: str, npz: Path, updates: int, threads: int) -> Rate | str:
     if not D3RLPY_PYTHON.exists():
         return "not installed (make bench-d3rlpy)"
     proc = subprocess.run(
@@ -164,7 +172,8 @@ def d3rlpy_peer(name: str, npz: Path, updates: int, threads: int) -> float | str
     )
     if proc.returncode != 0:
         return f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])["updates_per_s"]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result["updates_per_s"], result["updates_per_cpu_s"]
 
 
 def main() -> int:
@@ -193,18 +202,31 @@ def main() -> int:
             mine = ours(ours_name, data, args.updates)
             theirs = peer()
             rows.append((ours_name, mine, peer_name, theirs))
-            print(f"  measured {ours_name}: {mine:.1f}/s, {peer_name}: {theirs}", file=sys.stderr, flush=True)
+            peer_text = f"{theirs[0]:.1f}/s" if isinstance(theirs, tuple) else theirs
+            print(
+                f"  measured {ours_name}: {mine[0]:.1f}/s, {peer_name}: {peer_text}",
+                file=sys.stderr,
+                flush=True,
+            )
         rlpd = ours("rlpd", data, max(args.updates // 4, 20))
     print(
         f"learner updates/s, batch {BATCH}, 256-256 MLPs, {args.threads} torch thread(s), Hopper-v5 random data"
     )
-    print(f"{'ours':<10}{'updates/s':>12}   {'peer':<14}{'updates/s':>12}{'ratio':>9}")
+    print("wall: per wall-clock second (the result); cpu: per second of the process's own CPU time")
+    print(
+        f"{'ours':<8}{'wall':>9}{'cpu':>9}   {'peer':<14}{'wall':>9}{'cpu':>9}{'ratio':>9}{'cpu ratio':>11}"
+    )
     for name, mine, peer_name, theirs in rows:
-        if isinstance(theirs, float):
-            print(f"{name:<10}{mine:>12.1f}   {peer_name:<14}{theirs:>12.1f}{mine / theirs:>8.2f}x")
+        if isinstance(theirs, tuple):
+            print(
+                f"{name:<8}{mine[0]:>9.1f}{mine[1]:>9.1f}   {peer_name:<14}{theirs[0]:>9.1f}{theirs[1]:>9.1f}"
+                f"{mine[0] / theirs[0]:>8.2f}x{mine[1] / theirs[1]:>10.2f}x"
+            )
         else:
-            print(f"{name:<10}{mine:>12.1f}   {peer_name:<14}{theirs:>21}")
-    print(f"{'rlpd':<10}{rlpd:>12.1f}   (SAC, 10 LayerNorm critics, random-pair target; no peer)")
+            print(f"{name:<8}{mine[0]:>9.1f}{mine[1]:>9.1f}   {peer_name:<14}{theirs:>36}")
+    print(
+        f"{'rlpd':<8}{rlpd[0]:>9.1f}{rlpd[1]:>9.1f}   (SAC, 10 LayerNorm critics, random-pair target; no peer)"
+    )
     return 0
 
 
