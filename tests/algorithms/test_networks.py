@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from robot_rl import keys
-from robot_rl.models.actor import ActorPolicy, TanhGaussianActor
+from robot_rl.models.actor import ActorPolicy, TanhGaussianActor, sample_tanh_gaussian
 from robot_rl.models.critics import QEnsemble
 from robot_rl.models.mlp import EnsembleLinear, EnsembleMLP
 
@@ -58,6 +58,34 @@ def test_tanh_gaussian_log_prob_matches_density_of_samples():
     action, log_prob = actor.sample(obs)
     assert action.abs().max() < 1
     torch.testing.assert_close(actor.log_prob(obs, action), log_prob, atol=2e-3, rtol=1e-3)
+
+
+def test_many_samples_from_one_forward_have_the_density_of_log_prob():
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(3, 2, (16,))
+    obs = torch.randn(5, 3)
+    actions, log_probs = actor.sample(obs, samples=7)
+    assert actions.shape == (7, 5, 2) and log_probs.shape == (7, 5)
+    assert actions.abs().max() < 1
+    # Each of the 7 draws is a draw at the same 5 states, with the density log_prob gives.
+    expected = actor.log_prob(obs.expand(7, 5, 3), actions)
+    torch.testing.assert_close(log_probs, expected, atol=2e-3, rtol=1e-3)
+    # The draws differ: independent noise per sample.
+    assert (actions[0] - actions[1]).abs().max() > 1e-3
+
+
+def test_sample_log_prob_is_the_gaussian_density_written_out():
+    """The eps form of sample_tanh_gaussian equals log N(u; mean, std) - log(1 - tanh(u)^2)."""
+    torch.manual_seed(1)
+    mean, log_std = torch.randn(64, 3), torch.randn(64, 3).clamp(-2, 1)
+    torch.manual_seed(2)
+    action, log_prob = sample_tanh_gaussian(mean, log_std)
+    torch.manual_seed(2)
+    u = mean + log_std.exp() * torch.randn(64, 3)
+    normal = torch.distributions.Normal(mean, log_std.exp()).log_prob(u).sum(-1)
+    expected = normal - torch.log1p(-torch.tanh(u).pow(2)).sum(-1)
+    torch.testing.assert_close(action, torch.tanh(u))
+    torch.testing.assert_close(log_prob, expected, atol=1e-3, rtol=1e-4)
 
 
 def test_tanh_gaussian_density_integrates_to_one_in_1d():

@@ -57,3 +57,44 @@ def test_state_dict_resumes_exactly(make_policy, make_batch):
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="target_members"):
         SACConfig(critic_members=2, target_members=3)
+
+
+def test_actor_step_leaves_the_critic_alone_and_moves_actor_and_temperature(make_policy, make_batch):
+    algo = SAC(make_policy(), SACConfig(hidden=(16,), critic_members=2))
+    critic = [p.clone() for p in algo.critic.parameters()]
+    actor = [p.clone() for p in algo.actor.parameters()]
+    log_alpha = algo.log_alpha.detach().clone()
+    info = algo.update_actor(make_batch()["obs"])
+    assert set(info) == {"actor_loss", "alpha", "entropy"} and all(
+        isinstance(v, float) for v in info.values()
+    )
+    for before, after in zip(critic, algo.critic.parameters()):
+        assert torch.equal(before, after) and after.requires_grad and after.grad is None
+    assert all(not torch.equal(b, a) for b, a in zip(actor, algo.actor.parameters()))
+    assert algo.log_alpha.item() != log_alpha.item()
+
+
+def test_one_backward_for_actor_and_alpha_equals_two(make_policy, make_batch):
+    """update_actor sums the two losses into one backward; the gradients must be those of two."""
+    algo = SAC(make_policy(), SACConfig(hidden=(16,), critic_members=2))
+    obs = make_batch()["obs"]
+
+    def losses(seed):
+        torch.manual_seed(seed)
+        action, log_prob = algo.actor.sample(obs)
+        q = algo.critic(obs, action).mean(0)
+        actor_loss = (algo.alpha * log_prob - q).mean()
+        alpha_loss = (algo.log_alpha.exp() * (-log_prob.detach() - algo.target_entropy)).mean()
+        return actor_loss, alpha_loss
+
+    params = [*algo.actor.parameters(), algo.log_alpha]
+    actor_loss, alpha_loss = losses(0)
+    separate = [
+        g if g is not None else torch.zeros_like(p)
+        for g, p in zip(torch.autograd.grad(actor_loss, params, allow_unused=True), params)
+    ]
+    separate[-1] = torch.autograd.grad(alpha_loss, algo.log_alpha)[0]
+    actor_loss, alpha_loss = losses(0)
+    joint = torch.autograd.grad(actor_loss + alpha_loss, params)
+    for a, b in zip(separate, joint):
+        torch.testing.assert_close(a, b)
