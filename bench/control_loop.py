@@ -15,7 +15,8 @@
    What is measured is the bare loop in a process set up as a controller process would be
    (robot_rl/control/realtime.py): the loop thread asks for SCHED_FIFO at
    --realtime-priority (default 50, the ros2_control convention; 0: normal scheduling), is
-   pinned to --loop-cpu only when given (default: not pinned), and the process gets
+   pinned to --loop-cpu only when given (default: not pinned), the thread submitting chunks
+   runs at normal priority (--submitter-priority N: SCHED_FIFO N), and the process gets
    sys.setswitchinterval(0.5 ms), gc.freeze() after start-up and mlockall. What the OS
    granted is printed. (ros_nodes/controller_node.py runs the same loop with the same
    settings, plus rclpy executor threads in the process; this script does not start ROS.)
@@ -73,7 +74,7 @@ def _summary(name: str, lateness: np.ndarray | None, period_err: np.ndarray, mis
     )
 
 
-def run_ours(hw, duration: float, loop_config: LoopConfig) -> dict:
+def run_ours(hw, duration: float, loop_config: LoopConfig, submitter_priority: int = 0) -> dict:
     lock = threading.Lock()
     position = np.append((hw.position_lower + hw.position_upper) / 2, 0.5)
     state = {"q": position}
@@ -91,6 +92,7 @@ def run_ours(hw, duration: float, loop_config: LoopConfig) -> dict:
     stop = threading.Event()
 
     def policy():
+        tune_thread(submitter_priority)  # 0: normal scheduling, like an inference client's thread
         while not stop.is_set():
             now = time.monotonic()
             times = now + 0.02 + 0.1 * np.arange(16)
@@ -413,6 +415,12 @@ def main() -> int:
         default=LoopConfig().realtime_priority,
         help="SCHED_FIFO priority of the loop thread (0: normal scheduling)",
     )
+    parser.add_argument(
+        "--submitter-priority",
+        type=int,
+        default=0,
+        help="SCHED_FIFO priority of the thread that submits chunks (0: normal scheduling)",
+    )
     parser.add_argument("--loop-cpu", type=int, action="append", default=[], help="pin the loop thread here")
     parser.add_argument(
         "--node-duration",
@@ -465,7 +473,7 @@ def timing(hw, args) -> None:
     )
     busy = [_busy_process() for _ in range(args.busy)]
     try:
-        ours = run_ours(hw, args.duration, loop_config)
+        ours = run_ours(hw, args.duration, loop_config, args.submitter_priority)
         load_during = os.getloadavg()
         sleeper = run_sleep_loop(period, args.peer_duration, loop_config)
         ros = run_rclpy_timer(period, args.peer_duration)
