@@ -89,8 +89,8 @@ def to_sec(stamp: TimeMsg) -> float:
 
 
 def to_stamp(seconds: float) -> TimeMsg:
-    sec = int(np.floor(seconds))
-    return TimeMsg(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+    sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)  # x.9999999997 -> x+1, 0
+    return TimeMsg(sec=sec, nanosec=nanosec)
 
 
 def now_sec(node: Node) -> float:

@@ -16,6 +16,15 @@ Timing: every 1/step_rate_hz of sim time the latest command is applied and the p
 advances (sim.make_env's first-order hold over its substeps); at real_time_factor 1 a wall
 timer paces this, at 0 it runs as fast as the CPU allows and publishes /clock.
 
+A paced sim keeps to the wall clock as a real arm does: a late timer callback (a busy
+CPU) runs every step that has come due since, up to MAX_CATCH_UP, each stamped with the
+time it was due; a backlog beyond that is dropped and counted (diagnostics `dropped_steps`,
+`real_time_factor` = sim time / wall time since activation):
+
+    wall     |....|....|....|....|....|         due steps, step_dt / rtf apart
+    timer    ^    ^              ^              the third callback is late:
+    steps    s0   s1             s2 s3 s4       it runs s2, s3, s4 (stamps as due)
+
 A lifecycle node: configure builds the env, activate starts stepping, deactivate holds
 the sim still. With `autostart` it configures and activates itself.
 """
@@ -35,6 +44,8 @@ from std_srvs.srv import Trigger
 from robot_rl import keys
 from robot_rl.config.hardware import load_hardware_config
 from ros_nodes import common
+
+MAX_CATCH_UP = 10  # steps one late timer callback may run to catch up with the wall clock
 
 
 class SimRobotNode(LifecycleNode):
@@ -97,6 +108,10 @@ class SimRobotNode(LifecycleNode):
         )
         self.srv_reset = self.create_service(Trigger, "~/reset", self._on_reset, callback_group=self._group)
         self.bad_commands = 0
+        self.dropped_steps = 0
+        self._wall0 = self._period = None
+        self._paced_steps = 0
+        self._sim_time0 = 0.0
         self.get_logger().info(
             f"{self.hw.name} task {p('task')}: {self.hw.num_joints} joints, cameras "
             f"{[c.name for c in self.hw.cameras]}, rtf {self.rtf:g}"
@@ -108,10 +123,15 @@ class SimRobotNode(LifecycleNode):
         period = self.step_dt / self.rtf if self.rtf > 0 else 1e-4
         # Sim-time pacing: wall timers, since the sim itself is the clock.
         self._timers = [
-            self.create_timer(period, self._step, callback_group=self._group),
+            self.create_timer(period, self._tick, callback_group=self._group),
             self.create_timer(1.0, self._diagnose),
         ]
         self._next_frame = {cam.name: 0.0 for cam in self.hw.cameras}
+        self._wall0 = common.now_sec(self)  # paced: step k since activation is due at wall0 + k period
+        self._period = period
+        self._paced_steps = 0
+        self._sim_time0 = self.sim_time
+        self.dropped_steps = 0
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
@@ -161,13 +181,27 @@ class SimRobotNode(LifecycleNode):
             return common.to_stamp(self.sim_time)
         return self.get_clock().now().to_msg()
 
-    def _step(self) -> None:
+    def _tick(self) -> None:
+        """The timer: one step at real_time_factor 0, else every step due by the wall clock."""
+        if self.pub_clock is not None:
+            self._step(None)
+            return
+        due = int((common.now_sec(self) - self._wall0) / self._period) + 1 - self._paced_steps
+        if due > MAX_CATCH_UP:  # too far behind to catch up: drop the backlog
+            self.dropped_steps += due - MAX_CATCH_UP
+            self._paced_steps += due - MAX_CATCH_UP
+            due = MAX_CATCH_UP
+        for _ in range(due):
+            self._step(self._wall0 + self._paced_steps * self._period)
+            self._paced_steps += 1
+
+    def _step(self, due_time: float | None) -> None:
         obs, _reward, _terminated, _truncated, info = self.env.step(self.command.astype(np.float32))
         self.obs = obs
         self.sim_time += self.step_dt
         self.steps += 1
         self.success = bool(info.get("is_success", False))
-        stamp = self._stamp()
+        stamp = self._stamp() if due_time is None else common.to_stamp(due_time)
         if self.pub_clock is not None:
             self.pub_clock.publish(Clock(clock=stamp))
         joints = JointState(name=[*self.hw.joint_names, self.hw.gripper.name])
@@ -199,8 +233,13 @@ class SimRobotNode(LifecycleNode):
                 pixels = self._renderers[cam.name].render(data, cam.name)
                 self.pub_images[cam.name].publish(common.array_to_image(pixels, stamp, cam.name))
 
+    def _real_time_factor(self) -> float:
+        """Sim time / wall time since activation (the paced target is real_time_factor)."""
+        wall = common.now_sec(self) - self._wall0 if self._wall0 is not None else 0.0
+        return (self.sim_time - self._sim_time0) / wall if wall > 0 else float("nan")
+
     def _diagnose(self) -> None:
-        level = common.OK if self.bad_commands == 0 else common.WARN
+        level = common.OK if self.bad_commands == 0 and self.dropped_steps == 0 else common.WARN
         self.pub_diag.publish(
             common.diagnostics(
                 self,
@@ -210,6 +249,8 @@ class SimRobotNode(LifecycleNode):
                     "sim_time_s": f"{self.sim_time:.2f}",
                     "steps": self.steps,
                     "bad_commands": self.bad_commands,
+                    "dropped_steps": self.dropped_steps,
+                    "real_time_factor": f"{self._real_time_factor():.3f}",
                 },
             )
         )

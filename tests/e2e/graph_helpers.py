@@ -123,7 +123,16 @@ def start_server(policies: dict[str, Path], endpoint: str, log_path: Path) -> su
     ]
     for name, path in policies.items():
         args += ["--policy", f"{name}={path}"]
-    return subprocess.Popen(args, cwd=ROOT, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    # One torch thread: the graph's nodes share the machine's cores with the server (and a
+    # plain-sim evaluation runs with one too); more threads only contend on a busy machine.
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
 
 
 class RosEpisodes:
