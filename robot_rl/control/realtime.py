@@ -8,7 +8,12 @@ Two levels, because they belong to different owners:
                                              process on the same core no longer delays it
       affinity to loop.cpus                  the loop stays on the listed cores (isolcpus-style
                                              deployment: keep other work off those cores)
-    process (the program that owns the process calls tune_process once, after start-up)
+    process (the program that owns the process calls tune_process, from its main thread)
+      nice (default -10 in controller_node)  the threads that share the GIL with the loop (rclpy
+                                             executor, DDS, chunk producers) are preempted less
+                                             often while they hold it; Linux keeps nice per
+                                             thread and new threads inherit it, so call this
+                                             before any other thread starts
       sys.setswitchinterval                  how long another Python thread may keep the GIL
                                              once the loop thread asks for it (default 5 ms)
       gc.freeze()                            objects alive at start-up leave the collector's
@@ -23,6 +28,7 @@ Capabilities: SCHED_FIFO and mlockall need CAP_SYS_NICE / CAP_IPC_LOCK or, for a
 limits.conf entries (the ros2_control convention, e.g. for a group `realtime`):
 
     @realtime  -  rtprio   99
+    @realtime  -  nice     -10
     @realtime  -  memlock  unlimited
 
 Without them nothing fails: each refused setting is logged once (a WARNING naming the setting,
@@ -61,6 +67,7 @@ class ProcessStatus:
     switch_interval_s: float
     gc_frozen: int  # objects moved out of the collector's generations
     memory_locked: bool
+    nice: int  # the calling thread's, after the call
     problems: tuple[str, ...]
 
 
@@ -90,11 +97,21 @@ def tune_thread(priority: int, cpus: tuple[int, ...] = ()) -> ThreadStatus:
 
 
 def tune_process(
-    switch_interval_s: float | None = 0.0005, freeze_gc: bool = True, lock_memory: bool = False
+    switch_interval_s: float | None = 0.0005,
+    freeze_gc: bool = True,
+    lock_memory: bool = False,
+    nice: int | None = None,
 ) -> ProcessStatus:
-    """Process-wide settings for a process that runs a control loop; call once after start-up
-    (imports done, nodes created). None / False leaves a setting as it is."""
+    """Process-wide settings for a process that runs a control loop. None / False leaves a
+    setting as it is. `nice` applies to the calling thread and the threads it starts later
+    (call it first, from the main thread); `freeze_gc` is best after start-up (imports done,
+    nodes created), so a second call with only freeze_gc=True is fine."""
     problems = []
+    if nice is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+        except (OSError, AttributeError) as exc:
+            problems.append(f"nice {nice} refused ({exc}); {_CAPABILITY_HINT.replace('rtprio', 'nice')}")
     if switch_interval_s is not None:
         sys.setswitchinterval(switch_interval_s)
     frozen = 0
@@ -115,7 +132,8 @@ def tune_process(
             )
     for line in problems:
         log.warning("control process: %s", line)
-    return ProcessStatus(sys.getswitchinterval(), frozen, locked, tuple(problems))
+    current_nice = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
+    return ProcessStatus(sys.getswitchinterval(), frozen, locked, current_nice, tuple(problems))
 
 
 def _online() -> str:

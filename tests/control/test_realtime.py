@@ -125,3 +125,29 @@ def test_the_loop_thread_runs_fifo_and_keeps_running_without_it(hw, monkeypatch)
     loop = run(ControlConfig(loop=LoopConfig(realtime_priority=20)))
     assert not loop.realtime and loop.thread_status.problems
     assert loop.stats().ticks > 10  # the fallback keeps the rate's loop going
+
+
+@linux_only
+def test_nice_applies_to_the_calling_thread_and_the_threads_it_starts():
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def owner():
+        status = realtime.tune_process(switch_interval_s=None, freeze_gc=False, nice=before + 5)
+        child = _in_thread(lambda: os.getpriority(os.PRIO_PROCESS, 0))
+        return status, child["result"]
+
+    status, child_nice = _in_thread(owner)["result"]
+    assert status.nice == before + 5 and status.problems == ()
+    assert child_nice == before + 5  # inherited by a thread started afterwards
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before  # this thread untouched
+
+
+@linux_only
+def test_refused_nice_is_logged_and_reported(monkeypatch, caplog):
+    def refuse(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "setpriority", refuse)
+    with caplog.at_level(logging.WARNING, logger="robot_rl.control.realtime"):
+        status = realtime.tune_process(switch_interval_s=None, freeze_gc=False, nice=-10)
+    assert "nice -10 refused" in status.problems[0] and "CAP_SYS_NICE" in caplog.text
