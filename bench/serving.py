@@ -6,7 +6,8 @@
 
 What runs, all on loopback, each server in its own process, in the same run:
 
-  1. our server (`InferenceServer`, insecure loopback, max_batch 16, no batch wait) holding
+  1. our server (`InferenceServer`, insecure loopback, max_batch 16, no batch wait, default
+     inline_max_ms: a lone request to a policy measured under 1 ms runs on the I/O thread) holding
        student   one-step consistency DiffusionPolicy, state + two 96x96 cameras
        ddim10    DDIM-10 DiffusionPolicy, same observation
        state     one-step policy on the state alone
@@ -21,7 +22,12 @@ What runs, all on loopback, each server in its own process, in the same run:
        websocket  openpi's transport: `websockets` + msgpack with openpi's ndarray packing
        grpc       LeRobot's async-inference transport: gRPC carrying pickled payloads
                   (one unary call per step; LeRobot's streaming + polling pair costs more)
-     printed as ratios peer / ours.
+     printed as ratios peer / ours, and for reference (not compared with the peers):
+       ours via policy thread   a second server with inline_max_ms 0: the null policy pays the
+                                hand-off to its thread, as every policy slower than 1 ms does
+       ours over ipc://         a third server bound to ipc:// (same-host serving)
+       bare ZeroMQ echo         a ROUTER answering a fixed chunk, nothing else: the floor for any
+                                ZeroMQ server; "ws / echo" is the best ratio one could reach here
 
 The pickle lives only inside the gRPC peer baseline, never in robot_rl. Goals (issue 6):
 overhead <= 150 us p50 for the state observation; >= 2x lower round trip than the websocket
@@ -35,8 +41,10 @@ import asyncio
 import multiprocessing as mp
 import os
 import pickle
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -137,7 +145,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_our_server(port: int, small: bool, device: str, ready, stop) -> None:
+def run_our_server(
+    port: int, small: bool, device: str, ready, stop, bind: str = "", inline_max_ms: float | None = None
+) -> None:
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
@@ -147,18 +157,21 @@ def run_our_server(port: int, small: bool, device: str, ready, stop) -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)  # as `robot-rl serve` does
     from robot_rl.serving.server import InferenceServer
 
-    policies = {
-        "student": make_policy("student", small),
-        "ddim10": make_policy("ddim10", small),
-        "state": make_policy("state", small),
-        "null": NullPolicy(with_images=True),
-        "null_state": NullPolicy(with_images=False),
-    }
+    policies = {"null": NullPolicy(with_images=True), "null_state": NullPolicy(with_images=False)}
+    if not bind:  # the main server also holds the real policies
+        policies.update(
+            {
+                "student": make_policy("student", small),
+                "ddim10": make_policy("ddim10", small),
+                "state": make_policy("state", small),
+            }
+        )
+    batching = {} if inline_max_ms is None else {"inline_max_ms": inline_max_ms}
     cfg = ServerConfig(
-        bind=f"tcp://127.0.0.1:{port}",
+        bind=bind or f"tcp://127.0.0.1:{port}",
         device=device,
         security=SecurityConfig(insecure_loopback=True),
-        batching=BatchingConfig(max_batch=16, budget_ms=0.0),
+        batching=BatchingConfig(max_batch=16, budget_ms=0.0, **batching),
     )
     with InferenceServer(policies, cfg):
         ready.set()
@@ -280,10 +293,10 @@ def throughput(endpoint: str, policy: str, obs, clients: int, per_client: int) -
     return clients * per_client / (time.perf_counter() - t0)
 
 
-def start(target, *args):
+def start(target, *args, **kwargs):
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=target, args=(*args, ready, stop), daemon=True)
+    proc = ctx.Process(target=target, args=(*args, ready, stop), kwargs=kwargs, daemon=True)
     proc.start()
     if not ready.wait(timeout=600):
         raise RuntimeError(f"{target.__name__} did not start")
@@ -371,6 +384,15 @@ def main() -> int:
         g, g_stop = start(run_grpc_server, g_port)
         z_port = free_port()
         z, z_stop = start(run_zmq_echo_server, z_port)
+        w_port = free_port()
+        w, w_stop = start(
+            run_our_server, w_port, args.small, device, bind=f"tcp://127.0.0.1:{w_port}", inline_max_ms=0.0
+        )
+        ipc_dir = tempfile.mkdtemp(prefix="robot_rl_bench_")
+        ipc_endpoint = f"ipc://{ipc_dir}/serving.sock"
+        ipc_proc, i_stop = start(run_our_server, 0, args.small, device, bind=ipc_endpoint)
+        via_thread = InferenceClient(ZmqTransport(f"tcp://127.0.0.1:{w_port}"), timeout_s=120)
+        over_ipc = InferenceClient(ZmqTransport(ipc_endpoint), timeout_s=120)
         import zmq
 
         from robot_rl.serving import wire
@@ -403,6 +425,8 @@ def main() -> int:
         calls = {
             "ours": lambda: client.infer("null", img_obs),
             "ours_state": lambda: client.infer("null_state", state_obs),
+            "ours_thread": lambda: via_thread.infer("null", img_obs),
+            "ours_ipc": lambda: over_ipc.infer("null", img_obs),
             "ws": ws_call,
             "grpc": grpc_call,
             "zmq_echo": zmq_echo_call,
@@ -420,14 +444,18 @@ def main() -> int:
         conn.close()
         channel.close()
         client.close()
+        via_thread.close()
+        over_ipc.close()
         z_sock.close()
-        for stop_event in (ws_stop, g_stop, z_stop):
+        for stop_event in (ws_stop, g_stop, z_stop, w_stop, i_stop):
             stop_event.set()
-        for proc in (ws, g, z):
+        for proc in (ws, g, z, w, ipc_proc):
             proc.join(timeout=10)
+        shutil.rmtree(ipc_dir, ignore_errors=True)
         ours50, ours99 = percentiles(times["ours"])
         s50, s99 = percentiles(times["ours_state"])
         ws_rtt, grpc_rtt, echo_rtt = times["ws"], times["grpc"], times["zmq_echo"]
+        thread_rtt, ipc_rtt = times["ours_thread"], times["ours_ipc"]
     finally:
         ours_stop.set()
         ours.join(timeout=10)
@@ -438,8 +466,17 @@ def main() -> int:
     print(f"{'openpi websocket + msgpack':34s} {ws50:7.0f}us {ws99:7.0f}us {ws50 / ours50:19.2f}x")
     print(f"{'LeRobot gRPC + pickle':34s} {g50:7.0f}us {g99:7.0f}us {g50 / ours50:19.2f}x")
     e50, e99 = percentiles(echo_rtt)
+    t50, t99 = percentiles(thread_rtt)
+    i50, i99 = percentiles(ipc_rtt)
+    print("for reference:")
+    print(f"{'ours, null via the policy thread':34s} {t50:7.0f}us {t99:7.0f}us {t50 / ours50:19.2f}x")
+    print(f"{'ours over ipc:// (null policy)':34s} {i50:7.0f}us {i99:7.0f}us {i50 / ours50:19.2f}x")
     print(f"{'bare ZeroMQ echo (the floor)':34s} {e50:7.0f}us {e99:7.0f}us {e50 / ours50:19.2f}x")
     print(f"{'ours, state only (null policy)':34s} {s50:7.0f}us {s99:7.0f}us")
+    print(
+        f"best ratios any ZeroMQ server could reach here (peer / bare echo): websocket "
+        f"{ws50 / e50:.2f}x, gRPC {g50 / e50:.2f}x"
+    )
 
     print("\n== goals ==")
     if "state" in results:

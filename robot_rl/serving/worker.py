@@ -26,6 +26,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -143,7 +144,8 @@ class PolicyWorker:
         self._compile_mode = compile_mode
         self._outstanding = 0  # items submitted to this thread and not finished (guarded by _count_lock)
         self._count_lock = threading.Lock()
-        self.solo_s = float("inf")  # measured batch-1 policy time (EMA); inf until measured
+        self.solo_s = float("inf")  # median batch-1 time of the last calls; inf until measured
+        self._solo_times: deque[float] = deque(maxlen=15)
         self.inline_runs = 0
         self._fixed_shape_fn = None  # compiled predict_action for batch size 1, when measured faster
         self._thread = threading.Thread(target=self._run, name=f"policy-{name}", daemon=True)
@@ -180,6 +182,12 @@ class PolicyWorker:
             and self.solo_s * 1e3 <= self.batching.inline_max_ms
         )
 
+    def _add_solo_time(self, seconds: float) -> None:
+        """The median of the last 15 batch-1 times: one preempted call does not move it."""
+        self._solo_times.append(seconds)
+        times = sorted(self._solo_times)
+        self.solo_s = times[len(times) // 2]
+
     def try_run_inline(self, item: InferItem) -> bool:
         """Run `item` on the calling thread if this policy is idle and fast enough; False: queue it."""
         if not self.can_run_inline():
@@ -188,11 +196,11 @@ class PolicyWorker:
             if self._outstanding:
                 return False
             self._outstanding = 1
+        self.inline_runs += 1  # before the reply leaves, so a client that got it sees the count
         try:
             self._run_batch([item])
         finally:
             self._finished(1)
-        self.inline_runs += 1
         return True
 
     def start(self) -> None:
@@ -302,7 +310,7 @@ class PolicyWorker:
         t_done = now()
         infer_s = t_done - t_start
         if len(live) == 1:
-            self.solo_s = infer_s if self.solo_s == float("inf") else 0.9 * self.solo_s + 0.1 * infer_s
+            self._add_solo_time(infer_s)
         replies = []
         arrays = [["action", "float32", list(actions.shape[1:])]]
         t_send = now()
@@ -401,12 +409,13 @@ class PolicyWorker:
             with torch.inference_mode():
                 t = time.perf_counter()
                 self.policy.predict_action(self.dummy_obs())
-                first_s = time.perf_counter() - t
-                if first_s * 1e3 <= 10 * self.batching.inline_max_ms:  # maybe fast: time a second call
-                    t = time.perf_counter()
-                    self.policy.predict_action(self.dummy_obs())
-                    first_s = time.perf_counter() - t
-                self.solo_s = first_s
+                self._add_solo_time(time.perf_counter() - t)  # includes lazy initialisation: slow
+                if self.solo_s * 1e3 <= 10 * self.batching.inline_max_ms:  # maybe fast: time 3 more
+                    self._solo_times.clear()
+                    for _ in range(3):
+                        t = time.perf_counter()
+                        self.policy.predict_action(self.dummy_obs())
+                        self._add_solo_time(time.perf_counter() - t)
         except Exception:
             log.exception("policy %s failed its warm-up call", self.name)
             return
