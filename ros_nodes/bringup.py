@@ -33,6 +33,8 @@ _HELP = {
     "policy": "policy name on the inference server; starts policy_node",
     "server": "inference server endpoint for policy_node",
     "action_horizon": "steps policy_node runs from each chunk before asking for the next (0: the policy's Ta)",
+    "chunk_timeout_s": "controller watchdog: hold after this long without a fresh chunk (0: the hardware "
+    "config's safety.chunk_timeout_s); must exceed a policy's Ta x 0.1 s plus its latency",
     "record": "episode store path; starts recorder_node",
     "teleop": "start teleop_node: 'twist' (Twist + Joy) or 'leader' (mirror a leader arm)",
     "real_time_factor": "sim speed: 1 real time, 0 as fast as possible with /clock",

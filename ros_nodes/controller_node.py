@@ -36,6 +36,7 @@ activate is how an evaluation starts a new episode.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 
@@ -87,6 +88,10 @@ class ControllerNode(LifecycleNode):
         # SCHED_FIFO for the loop thread (0: normal scheduling) and a core to pin it to (-1: any).
         self.declare_parameter("realtime_priority", loop.realtime_priority)
         self.declare_parameter("loop_cpu", -1)
+        # The watchdog's "no fresh chunk for this long -> hold"; 0: the hardware config's
+        # safety.chunk_timeout_s. A policy asked for a chunk every Ta steps needs more than
+        # Ta x its step plus its inference latency, or the arm brakes between chunks.
+        self.declare_parameter("chunk_timeout_s", 0.0)
         self.declare_parameter("autostart", True)
         self.loop: ControlLoop | None = None
         self._state: LoopJointState | None = None  # replaced whole by the subscriber: no lock needed
@@ -97,6 +102,11 @@ class ControllerNode(LifecycleNode):
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         p = lambda name: self.get_parameter(name).value  # noqa: E731
         self.hw = load_hardware_config(p("hardware_config"))
+        if p("chunk_timeout_s") < 0:
+            raise ValueError(f"parameter chunk_timeout_s must be >= 0, got {p('chunk_timeout_s')}")
+        if p("chunk_timeout_s") > 0:
+            safety = dataclasses.replace(self.hw.safety, chunk_timeout_s=float(p("chunk_timeout_s")))
+            self.hw = dataclasses.replace(self.hw, safety=safety)
         self.names = [*self.hw.joint_names, self.hw.gripper.name]
         config = ControlConfig(
             executor=ExecutorConfig(blend=p("blend"), blend_window_s=p("blend_window_s")),

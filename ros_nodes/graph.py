@@ -62,6 +62,7 @@ class GraphOptions:
     policy: str = ""  # policy name on the inference server; empty: no policy_node
     server: str = "tcp://127.0.0.1:5555"  # inference server endpoint for policy_node
     action_horizon: int = 0  # policy_node: steps run from each chunk; 0: the policy's own Ta
+    chunk_timeout_s: float = 0.0  # controller watchdog: no chunk this long -> hold; 0: the config's
     record: str = ""  # episode store path; empty: no recorder_node
     teleop: str = ""  # "", "twist" or "leader": teleop_node and its input
     real_time_factor: float = 1.0  # sim: 1.0 real time; 0 as fast as possible (publishes /clock)
@@ -71,6 +72,8 @@ class GraphOptions:
             raise ValueError(f"teleop must be '', 'twist' or 'leader', got {self.teleop!r}")
         if self.action_horizon < 0:
             raise ValueError(f"action_horizon must be >= 0, got {self.action_horizon}")
+        if self.chunk_timeout_s < 0:
+            raise ValueError(f"chunk_timeout_s must be >= 0, got {self.chunk_timeout_s}")
         if self.real_time_factor < 0:
             raise ValueError(f"real_time_factor must be >= 0, got {self.real_time_factor}")
 
@@ -137,6 +140,7 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
                 **common,
                 # The sim needs no microsecond jitter: spin less, leave the CPU to the physics.
                 **({"max_spin_margin_s": 0.0003} if hw.controller.driver == "mujoco" else {}),
+                "chunk_timeout_s": options.chunk_timeout_s,
                 "autostart": True,
             },
             remappings=(

@@ -101,6 +101,13 @@ def untrained_push_policy(
     return policy.save(path)
 
 
+def watchdog_timeout(steps: int, step_s: float = 0.1, inference_deadline_s: float = 0.5) -> float:
+    """bringup's --chunk-timeout-s for a policy asked for a chunk every `steps` steps: the span of
+    those steps plus the policy node's inference deadline (its timeout_s). sim_ur5e's own 0.5 s
+    assumes a chunk per step; with Ta = 8 the watchdog would brake the arm between chunks."""
+    return steps * step_s + inference_deadline_s
+
+
 def free_port() -> int:
     import socket
 

@@ -16,6 +16,7 @@ from graph_helpers import (
     spin_until,
     start_server,
     untrained_push_policy,
+    watchdog_timeout,
 )
 
 from ros_nodes.graph import ACTION_CHUNK_TOPIC, ESTOP_SERVICE, GOAL_POS_TOPIC
@@ -34,7 +35,9 @@ def test_policy_chunks_drive_the_sim_arm(tmp_path):
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     server = start_server({"push": ckpt}, endpoint, tmp_path / "server.log")
     graph = BringupProcess(
-        ["--policy", "push", "--server", endpoint, "--task", "push"], tmp_path / "bringup.log"
+        ["--policy", "push", "--server", endpoint, "--task", "push"]
+        + ["--chunk-timeout-s", str(watchdog_timeout(8))],
+        tmp_path / "bringup.log",
     )
 
     rclpy.init()
@@ -62,6 +65,17 @@ def test_policy_chunks_drive_the_sim_arm(tmp_path):
         assert list(chunk.joint_names)[-1] == "gripper" and len(chunk.joint_names) == 7
         # The command the chunk starts from (at the observation's stamp), then the policy's Ta = 8.
         assert len(chunk.points) == 1 + 8, "the previous command and the policy's action horizon"
+        # A chunk every Ta = 8 steps of 0.1 s (0.8 s), as evaluation runs the policy, not one per
+        # step; stamps are joint-state stamps, which lag the node's ticks by a varying amount on a
+        # busy machine, hence the median. One that follows on starts from the last point of the
+        # one before; after a stale observation it starts from the measured arm instead.
+        stamps = np.array([c.header.stamp.sec + c.header.stamp.nanosec * 1e-9 for c in chunks])
+        assert np.median(np.diff(stamps)) > 0.6, np.diff(stamps)
+        follow_on = [
+            np.allclose(after.points[0].positions, before.points[-1].positions)
+            for before, after in zip(chunks, chunks[1:])
+        ]
+        assert any(follow_on), "no chunk started from the previous chunk's last point"
         t = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in chunk.points]
         np.testing.assert_allclose(np.diff(t), 0.1, atol=1e-6)
         arm = np.array([p.positions[:6] for p in chunk.points])
@@ -97,9 +111,9 @@ def test_policy_chunks_drive_the_sim_arm(tmp_path):
     assert server_code in (0, 130) and "Traceback" not in server_log, server_log
 
 
-def plain_sim_outcomes(ckpt: Path, seeds: range, action_horizon: int) -> list[bool]:
+def plain_sim_outcomes(ckpt: Path, seeds: range, action_horizon: int) -> tuple[list[bool], int]:
     """Success per seed of the checkpoint in plain sim (robot_rl.training.evaluation), its chunk
-    length overridden as `robot-rl eval --action-horizon` does (0: as saved)."""
+    length overridden as `robot-rl eval --action-horizon` does (0: as saved); and that length."""
     from dataclasses import replace
 
     import torch
@@ -114,7 +128,7 @@ def plain_sim_outcomes(ckpt: Path, seeds: range, action_horizon: int) -> list[bo
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as `robot-rl eval` runs (--threads 1); more is slower on a busy machine
     try:
-        return evaluate(policy, config, progress=False).successes
+        return evaluate(policy, config, progress=False).successes, policy.config.action_horizon
     finally:
         torch.set_num_threads(threads)
 
@@ -145,7 +159,9 @@ def test_trained_policy_push_success_over_ros_matches_plain_sim(tmp_path):
     node's inference errors (replies later than its 0.5 s deadline) with the load average.
 
     ROBOT_RL_E2E_ACTION_HORIZON (0: as saved) applies to both paths alike: the plain policy's
-    Ta, and the policy node's action_horizon (steps run from each chunk before the next).
+    Ta, and the policy node's action_horizon (steps run from each chunk before the next). The
+    controller's watchdog gets a chunk timeout above those steps plus the inference deadline
+    (graph_helpers.watchdog_timeout): sim_ur5e's 0.5 s would brake the arm between chunks.
     """
     import time
 
@@ -163,12 +179,13 @@ def test_trained_policy_push_success_over_ros_matches_plain_sim(tmp_path):
     n = int(os.environ.get("ROBOT_RL_E2E_EPISODES", "150"))
     action_horizon = int(os.environ.get("ROBOT_RL_E2E_ACTION_HORIZON", "0"))
     seeds = range(1, n + 1)
-    plain = plain_sim_outcomes(ckpt, seeds, action_horizon)
+    plain, steps = plain_sim_outcomes(ckpt, seeds, action_horizon)
 
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     server = start_server({"push": ckpt}, endpoint, tmp_path / "server.log")
     graph = BringupProcess(
-        ["--policy", "push", "--server", endpoint, "--task", "push", "--action-horizon", str(action_horizon)],
+        ["--policy", "push", "--server", endpoint, "--task", "push", "--action-horizon", str(action_horizon)]
+        + ["--chunk-timeout-s", str(watchdog_timeout(steps))],
         tmp_path / "bringup.log",
     )
     rclpy.init()
