@@ -21,6 +21,9 @@ from sim.experts.push import PushExpert
 from sim.experts.reach import ReachExpert
 
 EXPERTS = {"reach": ReachExpert, "push": PushExpert, "lift": LiftExpert, "insertion": InsertionExpert}
+# IK iterations per action (sim/experts/motion.py): one is enough where a few millimetres of
+# tracking error do not matter; the 1 mm-clearance insertion needs two (with one: 50/100).
+IK_ITERATIONS = {"reach": 1, "push": 1, "lift": 1, "insertion": 2}
 
 
 def make_expert(task: str, quality: str = "expert", seed: int | None = 0, hardware: str = "sim_ur5e"):
@@ -29,6 +32,7 @@ def make_expert(task: str, quality: str = "expert", seed: int | None = 0, hardwa
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {list(QUALITIES)}, got {quality!r}")
     hw = load_hardware_config(hardware)
-    expert = EXPERTS[task](Motion(hw), FlawInjector(QUALITIES[quality], np.random.default_rng(seed)))
+    motion = Motion(hw, ik_iterations=IK_ITERATIONS[task])
+    expert = EXPERTS[task](motion, FlawInjector(QUALITIES[quality], np.random.default_rng(seed)))
     expert.reset()
     return expert
