@@ -81,15 +81,21 @@ class ZmqTransport:
         if self._client_key is not None:
             curve.make_client_socket_secure(sock, self._client_key, self._server_public)
         sock.connect(self.endpoint)
+        self._rcvtimeo = -1
         return sock
 
     def send(self, frames: Sequence[Any]) -> None:
         self._sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
 
     def recv(self, timeout_s: float) -> list[bytes] | None:
-        if not self._sock.poll(max(0, int(timeout_s * 1000 + 0.999))):
+        # A blocking recv with a receive timeout: one libzmq call, no Poller built per request.
+        timeout_ms = max(0, int(timeout_s * 1000 + 0.999))
+        if timeout_ms != self._rcvtimeo:
+            self._sock.rcvtimeo = self._rcvtimeo = timeout_ms
+        try:
+            return self._sock.recv_multipart()
+        except zmq.Again:
             return None
-        return self._sock.recv_multipart()
 
     def reconnect(self) -> None:
         self._sock.close(linger=0)

@@ -260,14 +260,17 @@ class InferenceServer:
         poller.register(shared.fd, select.POLLIN)
         poller.register(shared.wake_r, select.POLLIN)
         self._started.set()
+        wake_r = shared.wake_r
         while not self._stop.is_set():
             held = None  # the round's latest infer request, not yet queued: it may run here
             received = 0
             with shared.lock:
                 if shared.closed:
                     return
-                for _ in range(256):  # bounded, so inference threads get the lock between rounds
-                    try:
+                # Asking EVENTS first (not recv until zmq.Again) saves an exception per round; it
+                # also re-arms the edge-triggered ZMQ_FD once it reports no input.
+                while received < 256 and router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # bounded:
+                    try:  # inference threads get the lock between rounds
                         frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
@@ -276,15 +279,15 @@ class InferenceServer:
                         held[0].submit(held[1])
                         held = None
                     held = self._handle(frames)
-                more = router.getsockopt(zmq.EVENTS) & zmq.POLLIN
             if held is not None:
                 worker, item = held
                 if not (received == 1 and worker.try_run_inline(item)):
                     worker.submit(item)
+            if received:
                 continue  # look at the socket again before sleeping on it
-            if not more:
-                poller.poll(50)
-                shared.drain_wakes()
+            for fd, _ in poller.poll(50):
+                if fd == wake_r:
+                    shared.drain_wakes()
 
     def _reply(self, identity: bytes, header: dict[str, Any], frames: list | None = None) -> None:
         """Called by the I/O thread, which holds the socket's lock."""
