@@ -108,6 +108,11 @@ class ArmEnv(gym.Env):
         self._dt = 1.0 / config.policy_rate_hz
         self._substeps = config.substeps
         self._max_delta = np.append(self.hw.velocity_limit, self.hw.gripper.velocity_limit) * self._dt
+        self._low, self._high = (
+            self.action_space.low.astype(np.float64),
+            self.action_space.high.astype(np.float64),
+        )
+        self._ramp_time = self._substeps * self.model.opt.timestep  # = self._dt up to rounding
         self._ctrl = np.zeros(J + 1)
         self._latency: deque[np.ndarray] = deque()
         self._steps = 0
@@ -162,15 +167,17 @@ class ArmEnv(gym.Env):
         if self._latency:
             self._latency.append(action)
             action = self._latency.popleft()
-        target = np.clip(action, self.action_space.low, self.action_space.high)
+        # np.minimum(np.maximum(...)) is np.clip without its Python-level overhead (NaN was refused above)
+        target = np.minimum(np.maximum(action, self._low), self._high)
         prev = self._ctrl
-        new = prev + np.clip(target - prev, -self._max_delta, self._max_delta)
-        m, d = self.model, self.data
-        d.act[self._actadr] = prev
-        d.ctrl[self._act] = (new - prev) / (self._substeps * m.opt.timestep)  # prev -> new over the substeps
-        mujoco.mj_step(m, d, self._substeps)
-        d.act[self._actadr] = new  # exactly (the integration adds rounding)
-        d.ctrl[self._act] = 0.0  # hold the targets if anyone steps the physics further
+        new = prev + np.minimum(np.maximum(target - prev, -self._max_delta), self._max_delta)
+        d = self.data
+        act, ctrl = d.act, d.ctrl
+        act[self._actadr] = prev
+        ctrl[self._act] = (new - prev) / self._ramp_time  # prev -> new over the substeps
+        mujoco.mj_step(self.model, d, self._substeps)
+        act[self._actadr] = new  # exactly (the integration adds rounding)
+        ctrl[self._act] = 0.0  # hold the targets if anyone steps the physics further
         self._ctrl = new
         self._steps += 1
 

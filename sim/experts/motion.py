@@ -12,6 +12,8 @@ sim.experts.IK_ITERATIONS picks the fewest that work per task (each iteration ~0
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from robot_rl import keys
@@ -27,23 +29,27 @@ def wrap(angle: float) -> float:
 
 
 def down_quat(yaw: float) -> np.ndarray:
+    return np.array(_down_quat(float(yaw)))
+
+
+@functools.lru_cache(maxsize=256)
+def _down_quat(yaw: float) -> tuple[float, ...]:
+    """Cached: the experts ask for the same few yaws (0 for reach and push) at every step."""
     c, s = np.cos(yaw), np.sin(yaw)
     rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ _DOWN
     # Quaternion w x y z from a rotation matrix (trace is well away from -1 for these poses).
     w = np.sqrt(max(1.0 + np.trace(rot), 1e-12)) / 2
     if w > 1e-3:
-        return np.array(
-            [
-                w,
-                (rot[2, 1] - rot[1, 2]) / (4 * w),
-                (rot[0, 2] - rot[2, 0]) / (4 * w),
-                (rot[1, 0] - rot[0, 1]) / (4 * w),
-            ]
+        return (
+            float(w),
+            float((rot[2, 1] - rot[1, 2]) / (4 * w)),
+            float((rot[0, 2] - rot[2, 0]) / (4 * w)),
+            float((rot[1, 0] - rot[0, 1]) / (4 * w)),
         )
     # w ~ 0: a half turn about an axis in the xy plane.
     x = np.sqrt(max((1 + rot[0, 0]) / 2, 0.0))
     y = np.sqrt(max((1 + rot[1, 1]) / 2, 0.0)) * (1 if rot[0, 1] >= 0 else -1)
-    return np.array([0.0, x, y, 0.0])
+    return (0.0, float(x), float(y), 0.0)
 
 
 def gripper_yaw(ee_quat: np.ndarray) -> float:
