@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--max-batch", type=int, help="largest inference batch (default 16)")
     parser.add_argument("--batch-budget-ms", type=float, help="longest wait to fill a batch (default 0)")
+    parser.add_argument(
+        "--inline-max-ms",
+        type=float,
+        help="a lone request to a policy measured at most this fast runs on the I/O thread (default 1; 0: never)",
+    )
     parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics on this port (0: off)")
     parser.add_argument("--metrics-host", help="address for /metrics (default 127.0.0.1)")
     parser.add_argument(
@@ -80,6 +85,8 @@ def build_config(args: argparse.Namespace):
         batching["max_batch"] = args.max_batch
     if args.batch_budget_ms is not None:
         batching["budget_ms"] = args.batch_budget_ms
+    if args.inline_max_ms is not None:
+        batching["inline_max_ms"] = args.inline_max_ms
     data["batching"] = batching
     for flag in ("bind", "device", "metrics_port", "metrics_host", "compile"):
         if getattr(args, flag) is not None:

@@ -7,15 +7,19 @@ is at most inline_max_ms. Long policies must never hold up the I/O thread.
 
 from __future__ import annotations
 
+import argparse
 import threading
 import time
 
 import numpy as np
+import pytest
 import torch
 from serving_helpers import ACTION_DIM, ACTION_HORIZON, OBS_HORIZON, RawPeer, insecure_config, valid_obs
 
 from robot_rl import keys
+from robot_rl.cli import main
 from robot_rl.serving import wire
+from robot_rl.serving.cli import add_arguments, build_config
 from robot_rl.serving.client import InferenceClient, ZmqTransport
 from robot_rl.serving.config import BatchingConfig, SecurityConfig
 from robot_rl.serving.server import InferenceServer
@@ -147,3 +151,18 @@ def test_a_request_after_a_queued_update_waits_for_it():
                 assert np.all(np.frombuffer(frames[0], np.float32) == version)
         finally:
             peer.close()
+
+
+def test_cli_flag_and_config_bounds(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--policy", "a=b", "--insecure-loopback", "--inline-max-ms", "0"])
+    assert build_config(args).batching.inline_max_ms == 0.0
+    assert (
+        build_config(parser.parse_args(["--policy", "a=b", "--insecure-loopback"])).batching.inline_max_ms
+        == 1.0
+    )
+    with pytest.raises(ValueError, match="inline_max_ms"):
+        BatchingConfig(inline_max_ms=-1.0)
+    assert main(["serve", "--policy", "a=b", "--insecure-loopback", "--inline-max-ms", "500"]) == 2
+    assert "inline_max_ms" in capsys.readouterr().err
