@@ -138,6 +138,7 @@ def plain_sim_outcomes(ckpt: Path, seeds: range, action_horizon: int) -> tuple[l
     reason="needs a trained push checkpoint: ROBOT_RL_E2E_POLICY=<dir> [ROBOT_RL_E2E_EPISODES=150] "
     "[ROBOT_RL_E2E_ACTION_HORIZON=0]",
 )
+@pytest.mark.timeout(4 * 3600)  # an opt-in long run: 150 real-time episodes outlast the suite's 900 s
 def test_trained_policy_push_success_over_ros_matches_plain_sim(tmp_path):
     """The same checkpoint on the same scene seeds 1..N, in plain sim and over ROS (through the
     server, the policy node and the controller's safety filter, the sim in real time): the two
@@ -211,7 +212,8 @@ def test_trained_policy_push_success_over_ros_matches_plain_sim(tmp_path):
     ros_goals: list[tuple[float, float, float]] = []
     started = time.monotonic()
     try:
-        assert spin_until(executor, lambda: len(chunks) >= 3, 150.0), graph.log()[-3000:]
+        # Loading the policy takes the server minutes on a busy machine.
+        assert spin_until(executor, lambda: len(chunks) >= 3, 300.0), graph.log()[-3000:]
         episodes = RosEpisodes(node, executor)  # a fresh sim node: its reset i draws seed i
         # push: 120 policy steps at 10 Hz = 1200 sim steps at the sim node's 100 Hz.
         for _ in seeds:
