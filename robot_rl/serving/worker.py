@@ -329,8 +329,9 @@ class PolicyWorker:
                 "arrays": arrays,
             }
             replies.append([item.identity, wire.pack_header(header), actions[i].data])
-        self._outbox.put(*replies)
+        # Counted before the replies leave: a client that has its reply sees it in `status`.
         self.metrics.batch_done(self.name, len(live), infer_s, [t_send - it.t_recv for it in live])
+        self._outbox.put(*replies)
 
     def _apply_update(self, item: UpdateItem) -> None:
         torch = self._torch
