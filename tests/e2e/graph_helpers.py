@@ -116,6 +116,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_server(server: subprocess.Popen, log_path: Path, timeout_s: float = 90.0) -> int:
+    """Ctrl-C the server and wait for it to exit; a server that does not is killed (never left
+    running) and the test fails with its log. The wait is generous: on a loaded 2-core machine
+    the interpreter's teardown alone (torch, libzmq) has taken tens of seconds."""
+    server.send_signal(signal.SIGINT)
+    try:
+        return server.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        raise AssertionError(
+            f"the server did not exit within {timeout_s:g} s of SIGINT:\n{log_path.read_text()[-3000:]}"
+        ) from None
+
+
 def start_server(policies: dict[str, Path], endpoint: str, log_path: Path) -> subprocess.Popen:
     args = [
         sys.executable,

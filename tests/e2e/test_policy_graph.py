@@ -2,7 +2,6 @@
 stamped chunks -> controller (safety filter) -> sim; e-stop; every process exits cleanly."""
 
 import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from graph_helpers import (
     free_port,
     spin_until,
     start_server,
+    stop_server,
     untrained_push_policy,
     watchdog_timeout,
 )
@@ -103,8 +103,7 @@ def test_policy_chunks_drive_the_sim_arm(tmp_path):
         node.destroy_node()
         rclpy.shutdown()
         graph_code = graph.stop()
-        server.send_signal(signal.SIGINT)
-        server_code = server.wait(timeout=30)
+        server_code = stop_server(server, tmp_path / "server.log")
     assert graph_code == 0, graph.log()
     server_log = (tmp_path / "server.log").read_text()
     # `robot-rl` answers Ctrl-C with "interrupted" and status 130 (robot_rl/cli.py).
@@ -226,8 +225,7 @@ def test_trained_policy_push_success_over_ros_matches_plain_sim(tmp_path):
         node.destroy_node()
         rclpy.shutdown()
         graph_code = graph.stop()
-        server.send_signal(signal.SIGINT)
-        server_code = server.wait(timeout=30)
+        server_code = stop_server(server, tmp_path / "server.log")
     # The pairing holds: episode i over ROS had the goal that scene seed i draws in plain sim.
     plain_env = sim.make_env("push")
     plain_goals = [plain_env.reset(seed=s)[0][keys.GOAL_POS] for s in seeds]
