@@ -37,6 +37,7 @@ status request when the node starts and again after an error.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 
 import numpy as np
@@ -74,6 +75,10 @@ class PolicyNode(Node):
         self.client_key = p("client_key", "")  # NAME.key_secret; CURVE, required beyond loopback
         self.server_key = p("server_key", "")  # the server's NAME.key (public)
         self.client = None
+        # The client's socket is used by the tick (an executor thread) and closed by close() (the
+        # main thread): closing a ZeroMQ socket while another thread is inside recv aborts libzmq.
+        self._client_lock = threading.Lock()
+        self._closing = False
         self.spec: dict | None = None
         self.assembler: ObservationAssembler | None = None
         self.history: deque = deque()
@@ -196,6 +201,11 @@ class PolicyNode(Node):
 
     # -- the loop ----------------------------------------------------------------------------------
     def _tick(self) -> None:
+        with self._client_lock:
+            if not self._closing:
+                self._step()
+
+    def _step(self) -> None:
         if not self.enabled:
             return
         if self.spec is None and not self._connect():
@@ -266,8 +276,17 @@ class PolicyNode(Node):
         self.pub_diag.publish(common.diagnostics(self, level, message, values))
 
     def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
+        self._closing = True
+        # Wait for a request in flight (bounded by its deadline) before closing the socket.
+        if self._client_lock.acquire(timeout=self.timeout_s + 5.0):
+            try:
+                if self.client is not None:
+                    self.client.close()
+                    self.client = None
+            finally:
+                self._client_lock.release()
+        else:
+            self.get_logger().warning("close: a request is still in flight; leaving the socket to exit")
 
 
 def main(args=None) -> int:
