@@ -98,7 +98,12 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    import faulthandler
+    import signal
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # `kill -USR1 <pid>` prints every thread's Python stack to stderr: for a server that hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     config = build_config(args)  # security and endpoint checks happen here, before any model loads
     for name, path in config.policies.items():
         if not Path(path).is_dir():

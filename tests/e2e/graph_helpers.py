@@ -124,6 +124,8 @@ def stop_server(server: subprocess.Popen, log_path: Path, timeout_s: float = 90.
     try:
         return server.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        server.send_signal(signal.SIGUSR1)  # `robot-rl serve` dumps its threads' stacks to its log
+        time.sleep(2.0)
         server.kill()
         server.wait()
         raise AssertionError(
