@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C / SIGINT stops every command cleanly, also when the process was started with
+        # SIGINT ignored (a shell's background job inherits SIG_IGN, and Python then installs no
+        # handler): launchers, tests and `robot-rl bringup` stop servers and nodes with SIGINT.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

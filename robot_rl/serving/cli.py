@@ -103,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # `kill -USR1 <pid>` prints every thread's Python stack to stderr: for a server that hangs.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, ValueError, OSError):  # stderr is not a file (embedded, captured)
+        pass
     config = build_config(args)  # security and endpoint checks happen here, before any model loads
     for name, path in config.policies.items():
         if not Path(path).is_dir():
