@@ -78,6 +78,18 @@ def _summary(name: str, lateness: np.ndarray | None, period_err: np.ndarray, mis
     )
 
 
+def _timing(loop) -> dict:
+    """The loop's tick records, oldest first (its ring buffer unrolled), and its counters."""
+    n = min(loop._ticks, len(loop._starts))
+    order = np.arange(loop._ticks - n, loop._ticks) % len(loop._starts)
+    return {
+        "lateness": loop._lateness[order],
+        "period_err": np.abs(np.diff(loop._starts[order]) - loop.period),
+        "missed": loop._missed,
+        "stats": loop.stats(),
+    }
+
+
 def run_ours(hw, duration: float, loop_config: LoopConfig, submitter_priority: int = 0) -> dict:
     lock = threading.Lock()
     position = np.append((hw.position_lower + hw.position_upper) / 2, 0.5)
@@ -112,13 +124,8 @@ def run_ours(hw, duration: float, loop_config: LoopConfig, submitter_priority: i
     stop.set()
     loop.stop()
     worker.join()
-    n = min(loop._ticks, len(loop._starts))
-    order = np.arange(loop._ticks - n, loop._ticks) % len(loop._starts)
     return {
-        "lateness": loop._lateness[order],
-        "period_err": np.abs(np.diff(loop._starts[order]) - loop.period),
-        "missed": loop._missed,
-        "stats": loop.stats(),
+        **_timing(loop),
         "reasons": loop.reason_counts,
         "error": loop.error,
         "thread": loop.thread_status,
@@ -165,13 +172,8 @@ def run_node(hw, duration: float, loop_config: LoopConfig) -> dict | None:
             print("  controller_node: the loop never ran (no joint states from the fake arm?)")
             return None
         loop.stop()
-        n = min(loop._ticks, len(loop._starts))
-        order = np.arange(loop._ticks - n, loop._ticks) % len(loop._starts)
         return {
-            "lateness": loop._lateness[order],
-            "period_err": np.abs(np.diff(loop._starts[order]) - loop.period),
-            "missed": loop._missed,
-            "stats": loop.stats(),
+            **_timing(loop),
             "mode": loop.mode.value,
             "chunks": loop.executor.counts,
             "thread": loop.thread_status,
