@@ -10,13 +10,8 @@ OBS_DIM, ACT_DIM = 6, 2
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These nets are tiny: with two OpenMP threads on a loaded 2-core machine they run 10-50x
-    slower (spin-waiting), with one they take a few seconds. Restored after each test."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs with one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture

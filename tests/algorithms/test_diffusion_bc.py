@@ -1,20 +1,8 @@
-import pytest
 import torch
 
 from robot_rl import keys
 from robot_rl.algorithms.diffusion_bc import DiffusionBC, DiffusionBCConfig, lr_at
 from robot_rl.policies.diffusion import DiffusionPolicy, DiffusionPolicyConfig, ObsFeature, UNetConfig
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one thread is faster, and on a shared 2-core machine far more predictable."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _batch(gen):

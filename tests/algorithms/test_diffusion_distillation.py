@@ -1,6 +1,5 @@
 """Consistency distillation: the student keeps the interface, learns, and samples in one call."""
 
-import pytest
 import torch
 
 from robot_rl import keys
@@ -10,17 +9,6 @@ from robot_rl.algorithms.consistency_distillation import (
 )
 from robot_rl.policies import load_policy
 from robot_rl.policies.diffusion import DiffusionPolicy, DiffusionPolicyConfig, ObsFeature, UNetConfig
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one thread is faster, and on a shared 2-core machine far more predictable."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _teacher():

@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 import sim
 from robot_rl import keys
@@ -18,15 +17,6 @@ from robot_rl.training.actor_link import ActorClient, LearnerLink, LinkError, Re
 from robot_rl.training.online import OnlineConfig, run_online
 
 OBS_KEYS = [keys.JOINT_POS, keys.GRIPPER_POS, keys.OBJECT_POSE, keys.GOAL_POS]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny nets: one thread avoids OpenMP spin-waiting on a loaded 2-core machine (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _env():

@@ -16,15 +16,6 @@ from robot_rl.training.online import EnvActor, Learner, OnlineConfig, run_online
 OBS_KEYS = [keys.JOINT_POS, keys.GRIPPER_POS, keys.OBJECT_POSE, keys.GOAL_POS]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny nets: one thread avoids OpenMP spin-waiting on a loaded 2-core machine (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class EveryThirdStepHuman(gym.Wrapper):
     """Fault-injection stand-in for a teleoperator: takes over every third step with its own action."""
 
