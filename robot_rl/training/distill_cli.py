@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--grid-steps", type=int, default=20, help="teacher DDIM steps the student learns to jump"
     )
     parser.add_argument("--student-steps", type=int, default=1, help="sampling steps of the saved student")
+    parser.add_argument(
+        "--target-decay",
+        type=float,
+        default=0.95,
+        help="EMA decay of the consistency target network (0: the student itself, stop-gradient)",
+    )
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--warmup", type=int, default=100)
     add_trainer_arguments(parser)
@@ -44,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ConsistencyDistillationConfig(
         grid_steps=args.grid_steps,
         student_steps=args.student_steps,
+        target_decay=args.target_decay,
         lr=args.lr,
         warmup_steps=args.warmup,
         total_steps=args.steps,

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--png", default="", help="PNG of per-episode outcomes (default: beside --video, or none)"
     )
+    parser.add_argument(
+        "--json", default="", help="also write the result (success, interval, latency, sampler) here"
+    )
     parser.add_argument("--sampler", default="", help="override: ddim, ddim_diffusers, dpm_solver, ddpm")
     parser.add_argument(
         "--inference-steps", type=int, default=0, help="override the number of sampling steps"
@@ -82,12 +85,20 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(policy if args.workers == 1 else policy.save(Path(tmp) / "policy"), cfg)
     s = result.summary()
     lo, hi = result.interval
+    sampler_name = f"{sampler.kind}-{sampler.num_steps}" + (
+        f" warm {sampler.warm_start_steps}" if sampler.warm_start else ""
+    )
     print(
         f"{args.task}: success {s['success_rate']:.1%} (95% Wilson interval [{lo:.1%}, {hi:.1%}]) over "
-        f"{args.episodes} episodes; mean length {s['mean_length']:.1f}; sampler {sampler.kind}-{sampler.num_steps}"
-        f"{' warm ' + str(sampler.warm_start_steps) if sampler.warm_start else ''}; "
+        f"{args.episodes} episodes; mean length {s['mean_length']:.1f}; sampler {sampler_name}; "
         f"chunk latency p50 {s['chunk_latency_p50_ms']:.1f} ms (batch {min(cfg.envs_per_worker, args.episodes)})"
     )
+    if args.json:
+        import json
+
+        record = {"policy": str(args.policy), "task": args.task, "sampler": sampler_name, **s}
+        record["action_horizon"] = getattr(policy.config, "action_horizon", None)
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
     if args.video:
         print(f"video: {write_video(result.frames, args.video)}")
     png = args.png or (str(Path(args.video).with_suffix(".png")) if args.video else "")
