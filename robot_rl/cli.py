@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keygen": ("robot_rl.serving.keygen_cli", "make a CURVE key pair for a server, robot or learner"),
     "sim": ("sim.cli", "MuJoCo tasks: view scenes, run the scripted experts, collect demonstrations"),
     "train": ("robot_rl.training.cli", "train a policy from an episode store (train diffusion ...)"),
+    "learn": (
+        "robot_rl.training.learn_cli",
+        "online RL on a robot through ROS: train on its episodes, hot-update the inference server",
+    ),
     "distill": (
         "robot_rl.training.distill_cli",
         "consistency-distill a diffusion policy into a one-step student",

@@ -38,6 +38,11 @@ _HELP = {
     "record": "episode store path; starts recorder_node",
     "teleop": "start teleop_node: 'twist' (Twist + Joy) or 'leader' (mirror a leader arm)",
     "real_time_factor": "sim speed: 1 real time, 0 as fast as possible with /clock",
+    "learner": "online RL: policy_node acts for `robot-rl learn` at this endpoint (actor mode)",
+    "reward": "actor mode: 'task' (the success topic) or 'operator' (/robot_rl/policy/label)",
+    "reset": "actor mode: 'sim' (sim node reset) or 'operator' (/robot_rl/policy/next_episode); "
+    "default: sim in sim, else operator",
+    "episode_steps": "actor mode: policy steps before an episode is cut",
 }
 
 

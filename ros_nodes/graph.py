@@ -35,6 +35,7 @@ OBJECT_POSE_TOPIC = "/robot_rl/object_pose"  # task state: sim node or a percept
 GOAL_POS_TOPIC = "/robot_rl/goal_pos"
 RECORDER_NAMESPACE = "/robot_rl/recorder"
 POLICY_NAMESPACE = "/robot_rl/policy"
+TASK_SUCCESS_TOPIC = "/robot_rl/task_success"  # a real cell's success detector (the sim node: its own)
 
 ParamValue = bool | int | float | str | list
 
@@ -66,6 +67,10 @@ class GraphOptions:
     record: str = ""  # episode store path; empty: no recorder_node
     teleop: str = ""  # "", "twist" or "leader": teleop_node and its input
     real_time_factor: float = 1.0  # sim: 1.0 real time; 0 as fast as possible (publishes /clock)
+    learner: str = ""  # policy_node actor mode: the endpoint of `robot-rl learn`; empty: deploy
+    reward: str = "task"  # actor mode: "task" (a success topic) or "operator" (policy/label service)
+    reset: str = ""  # actor mode: "sim" (sim node reset) or "operator"; empty: sim in sim, else operator
+    episode_steps: int = 120  # actor mode: policy steps before an episode is cut
 
     def __post_init__(self):
         if self.teleop not in ("", "twist", "leader"):
@@ -76,6 +81,14 @@ class GraphOptions:
             raise ValueError(f"chunk_timeout_s must be >= 0, got {self.chunk_timeout_s}")
         if self.real_time_factor < 0:
             raise ValueError(f"real_time_factor must be >= 0, got {self.real_time_factor}")
+        if self.reward not in ("task", "operator"):
+            raise ValueError(f"reward must be 'task' or 'operator', got {self.reward!r}")
+        if self.reset not in ("", "sim", "operator"):
+            raise ValueError(f"reset must be '', 'sim' or 'operator', got {self.reset!r}")
+        if self.episode_steps < 1:
+            raise ValueError(f"episode_steps must be >= 1, got {self.episode_steps}")
+        if self.learner and not self.policy:
+            raise ValueError("learner (actor mode) needs policy: the explorer's name on the server")
 
     @classmethod
     def from_strings(cls, values: dict[str, str]) -> GraphOptions:
@@ -153,6 +166,27 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
         )
     )
     if options.policy:
+        actor: dict[str, ParamValue] = {}
+        actor_remaps: tuple[tuple[str, str], ...] = ()
+        if options.learner:
+            in_sim = hw.controller.driver == "mujoco"
+            reset = options.reset or ("sim" if in_sim else "operator")
+            if reset == "sim" and not in_sim:
+                raise ValueError(f"reset 'sim' needs the MuJoCo sim; {hw.name} drives hardware")
+            actor = {
+                "learner": options.learner,
+                "reward": options.reward,
+                "reset": reset,
+                "episode_steps": options.episode_steps,
+            }
+            actor_remaps = (
+                ("task_success", "/sim_robot/success" if in_sim else TASK_SUCCESS_TOPIC),
+                ("teleop_chunk", TELEOP_CHUNK_TOPIC),
+                ("controller_change_state", "/controller/change_state"),
+                ("sim_reset", "/sim_robot/reset"),
+                ("~/label", f"{POLICY_NAMESPACE}/label"),
+                ("~/next_episode", f"{POLICY_NAMESPACE}/next_episode"),
+            )
         nodes.append(
             NodeSpec(
                 name="policy",
@@ -165,6 +199,7 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
                     "joint_state_max_age_s": 0.1,
                     "image_max_age_s": 0.2,
                     "enabled": True,
+                    **actor,
                 },
                 remappings=(
                     state,
@@ -172,6 +207,7 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
                     ("object_pose", OBJECT_POSE_TOPIC),
                     ("goal_pos", GOAL_POS_TOPIC),
                     ("~/enable", f"{POLICY_NAMESPACE}/enable"),
+                    *actor_remaps,
                 ),
             )
         )
@@ -180,7 +216,13 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
             NodeSpec(
                 name="teleop",
                 executable="teleop_node",
-                parameters={**common, "mode": options.teleop, "rate_hz": 20.0},
+                # Beside a policy a person intervenes: chunks only while they are at the device.
+                parameters={
+                    **common,
+                    "mode": options.teleop,
+                    "rate_hz": 20.0,
+                    "only_when_active": bool(options.policy) and options.teleop == "twist",
+                },
                 remappings=(
                     state,
                     ("twist", TELEOP_TWIST_TOPIC),

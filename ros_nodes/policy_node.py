@@ -8,6 +8,23 @@
                 hardware-config joints then the gripper.  /diagnostics
     services    ~/enable (std_srvs/SetBool): start or stop sending chunks
 
+Actor mode (parameter `learner` = the endpoint of `robot-rl learn`): the node acts for an
+online learner. The served policy is the learner's explorer (robot_rl/policies/explorer.py),
+and the node records each episode (robot_rl/training/robot_loop.py's EpisodeBuilder: one step
+per chunk request: observation, the learner's action = the reply's latent, or the action
+executed; reward; intervention) and sends it to the learner when it ends. Then it resets:
+
+    subscribes  task_success (std_msgs/Bool)          reward "task": 1 and the episode ends
+                teleop_chunk (JointTrajectory)        a person's chunk: the step is an
+                                                      intervention (and its action theirs)
+    services    ~/label (std_srvs/SetBool)            reward "operator": success / failure ends it
+                ~/next_episode (std_srvs/Trigger)     reset "operator": the scene is ready
+    calls       controller_change_state, sim_reset    reset "sim": controller deactivate, sim
+                                                      reset (seed + k), controller activate
+
+    run ── success / label / episode_steps ──► send episode ──► [reset_position] ──►
+           reset: sim | operator ──► run (a fresh history, a chunk at once)
+
 Every action_dt_s (the policy's step, 0.1 s for the sim tasks) the latest observation is
 assembled (robot_rl.observation: a stale part sends nothing and breaks the history) and
 appended to the history; a fresh history (after enable or a gap) is filled with copies of
@@ -38,6 +55,7 @@ status request when the node starts and again after an error.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -46,7 +64,8 @@ from geometry_msgs.msg import PointStamped, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
-from std_srvs.srv import SetBool
+from std_msgs.msg import Bool
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_rl import keys
@@ -101,8 +120,186 @@ class PolicyNode(Node):
         self.pub_diag = self.create_publisher(common.DiagnosticArray, "/diagnostics", 10)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self._infer_group = MutuallyExclusiveCallbackGroup()
+        self.learner = p("learner", "")  # actor mode: the endpoint of `robot-rl learn`
+        if self.learner:
+            self._init_actor(p)
         self.create_timer(self.action_dt, self._tick, callback_group=self._infer_group)
         self.create_timer(1.0, self._diagnose)
+
+    # -- actor mode ----------------------------------------------------------------------------------
+    def _init_actor(self, p) -> None:
+        from lifecycle_msgs.srv import ChangeState
+
+        self.reward_source = p("reward", "task")  # task | operator
+        self.reset_mode = p("reset", "sim")  # sim | operator
+        self.episode_steps = int(p("episode_steps", 120))  # policy steps before a truncation
+        position = p("reset_position", "")  # "q1,...,qJ,gripper": a slow move there first; "": none
+        try:
+            self.reset_position = [float(x) for x in position.split(",") if x.strip()]
+        except ValueError as exc:
+            raise ValueError(
+                f"parameter reset_position must be comma-separated numbers, got {position!r}"
+            ) from exc
+        if self.reset_position and len(self.reset_position) != len(self.hw.joint_names) + 1:
+            raise ValueError(
+                f"parameter reset_position needs {len(self.hw.joint_names)} joints + the gripper, "
+                f"got {len(self.reset_position)} values"
+            )
+        self.reset_duration_s = float(p("reset_duration_s", 3.0))
+        self.intervention_hold_s = float(p("intervention_hold_s", 0.3))
+        if self.reward_source not in ("task", "operator") or self.reset_mode not in ("sim", "operator"):
+            raise ValueError(
+                f"parameters reward must be task|operator (got {self.reward_source!r}), reset "
+                f"sim|operator (got {self.reset_mode!r})"
+            )
+        if self.episode_steps < 1:
+            raise ValueError(f"parameter episode_steps must be >= 1, got {self.episode_steps}")
+        self.learner_key = p("learner_key", "")
+        self.learner_timeout_s = float(
+            p("learner_timeout_s", 2.0)
+        )  # an episode not taken by then is lost  # the learner's NAME.key (public), with client_key
+        self.actor = None  # the ActorClient, made when the first episode is sent
+        self.moved = False  # the reset motion of this reset is done
+        self.episode = None  # the EpisodeBuilder, once the policy is known
+        self.phase = "reset"
+        self.episode_ticks = 0
+        self.success_seen = False
+        self.label: bool | None = None
+        self.confirmed = False
+        self.teleop: tuple[float, JointTrajectory] | None = None  # (arrival, chunk)
+        self.counts.update({"episodes": 0, "sent": 0, "send_errors": 0, "interventions": 0})
+        self.create_subscription(Bool, "task_success", self._on_success, 10)
+        self.create_subscription(JointTrajectory, "teleop_chunk", self._on_teleop, 10)
+        self.create_service(SetBool, "~/label", self._on_label)
+        self.create_service(Trigger, "~/next_episode", self._on_next_episode)
+        self.controller_state = self.create_client(ChangeState, "controller_change_state")
+        self.sim_reset = self.create_client(Trigger, "sim_reset")
+
+    def _on_success(self, msg: Bool) -> None:
+        self.success_seen = self.success_seen or bool(msg.data)
+
+    def _on_teleop(self, msg: JointTrajectory) -> None:
+        self.teleop = (time.monotonic(), msg)
+
+    def _on_label(self, request, response):
+        self.label = bool(request.data)
+        response.success, response.message = True, "success" if request.data else "failure"
+        return response
+
+    def _on_next_episode(self, request, response):
+        self.confirmed = True
+        response.success, response.message = True, "next episode"
+        return response
+
+    def _person_action(self) -> np.ndarray | None:
+        """The person's current command (their latest chunk's point for now), if they are active."""
+        if self.teleop is None or time.monotonic() - self.teleop[0] > self.intervention_hold_s:
+            return None
+        msg = self.teleop[1]
+        names = [*self.hw.joint_names, self.hw.gripper.name]
+        index = {n: i for i, n in enumerate(msg.joint_names)}
+        if not msg.points or any(n not in index for n in names):
+            return None
+        elapsed = common.now_sec(self) - common.to_sec(msg.header.stamp)
+        times = [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points]
+        k = int(np.argmin(np.abs(np.asarray(times) - elapsed - self.action_dt)))
+        return np.array([msg.points[k].positions[index[n]] for n in names], np.float32)
+
+    def _actor_tick(self, values: dict) -> bool:
+        """Reward and interventions for the open step; True when the episode just ended."""
+        person = self._person_action()
+        if person is not None and len(self.episode):
+            self.episode.mark_intervention(None if self.spec.get("latent_dim") else person)
+            self.counts["interventions"] += 1
+        success = self.success_seen if self.reward_source == "task" else bool(self.label)
+        if success:
+            self.episode.add_reward(1.0)
+        self.episode_ticks += 1
+        over = success or self.label is not None or self.episode_ticks >= self.episode_steps
+        if over and len(self.episode):
+            self._send_episode(terminal=success or self.label is not None, success=success)
+        if over:
+            self.phase = "reset"
+        return over
+
+    def _send_episode(self, terminal: bool, success: bool) -> None:
+        from robot_rl.training.actor_link import ActorClient
+
+        episode, stats = self.episode.finish(terminal, success, env_steps=self.episode_ticks)
+        self.counts["episodes"] += 1
+        try:
+            if self.actor is None:
+                self.actor = ActorClient(
+                    self.learner, self.client_key, self.learner_key, timeout_s=self.learner_timeout_s
+                )
+            self.actor.send_transitions(episode, stats)
+            self.counts["sent"] += 1
+        except Exception as exc:  # the learner is down or refused it: this episode is lost
+            self.counts["send_errors"] += 1
+            self._error(f"learner: {exc}")
+            if self.actor is not None:
+                self.actor.close()
+                self.actor = None
+        self.get_logger().info(
+            f"episode {self.counts['episodes']}: {'success' if success else 'no success'}, "
+            f"{int(stats['length'])} steps, {int(stats['interventions'])} intervened"
+        )
+
+    def _call(self, client, request, what: str, timeout_s: float = 10.0):
+        """A service call from the tick's thread (the reply arrives on the executor's other one)."""
+        deadline = time.monotonic() + timeout_s
+        while not client.wait_for_service(timeout_sec=0.2):
+            if self._closing or time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: service {client.srv_name} not available")
+        future = client.call_async(request)
+        while not future.done():
+            if self._closing or time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: no answer within {timeout_s:g} s")
+            time.sleep(0.005)
+        if not future.result().success:
+            raise RuntimeError(f"{what}: refused")
+
+    def _reset(self) -> bool:
+        """One tick of the reset; True when the next episode may start."""
+        from lifecycle_msgs.msg import Transition
+        from lifecycle_msgs.srv import ChangeState
+
+        if self.reset_position and not self.moved:
+            obs = self.assembler.assemble(common.now_sec(self))
+            if obs is None:
+                return False
+            # A slow chunk to the reset position, through the controller's safety filter.
+            start = np.append(obs.values[keys.JOINT_POS], obs.values[keys.GRIPPER_POS])
+            n = max(2, int(self.reset_duration_s / self.action_dt) + 1)
+            points = np.linspace(start, np.asarray(self.reset_position), n)
+            for k in range(n - 1):  # the rest of the path every step: the watchdog sees fresh chunks
+                self.pub_chunk.publish(self._chunk_msg(points[k:], common.now_sec(self)))
+                time.sleep(self.action_dt)
+            self.moved = True
+        if self.reset_mode == "operator":
+            if not self.confirmed:
+                return False
+        else:
+            change = lambda t: ChangeState.Request(transition=Transition(id=t))  # noqa: E731
+            try:
+                self._call(
+                    self.controller_state, change(Transition.TRANSITION_DEACTIVATE), "controller deactivate"
+                )
+                self._call(self.sim_reset, Trigger.Request(), "sim reset")
+                self._call(
+                    self.controller_state, change(Transition.TRANSITION_ACTIVATE), "controller activate"
+                )
+            except RuntimeError as exc:
+                self._error(f"reset: {exc}")
+                return False
+            time.sleep(0.3)  # the old episode's success messages drain
+        self.confirmed = self.moved = False
+        self.success_seen, self.label = False, None
+        self.episode_ticks = 0
+        self.episode.clear()
+        self._restart()
+        self.phase = "run"
+        return True
 
     # -- server ------------------------------------------------------------------------------------
     def _connect(self) -> bool:
@@ -142,6 +339,15 @@ class PolicyNode(Node):
                 f"chunk of {ta} actions"
             )
         self.steps = self.action_horizon or ta
+        if self.learner:
+            if not self.spec.get("latent_dim") and self.steps != 1:
+                raise ValueError(
+                    f"actor mode: policy {self.policy} reports no latent, so the learner's action is "
+                    f"the one executed: it must run one step per chunk (Ta 1), not {self.steps}"
+                )
+            from robot_rl.training.robot_loop import EpisodeBuilder
+
+            self.episode = EpisodeBuilder([k for k in wanted if not keys.is_image_key(k)])
         self._restart()
         self.get_logger().info(
             f"serving {self.policy} v{self.spec['version']} at {self.server}: obs {sorted(wanted)}, "
@@ -210,6 +416,8 @@ class PolicyNode(Node):
             return
         if self.spec is None and not self._connect():
             return
+        if self.learner and self.phase == "reset" and not self._reset():
+            return
         now = common.now_sec(self)
         obs = self.assembler.assemble(now)
         if obs is None:
@@ -223,6 +431,8 @@ class PolicyNode(Node):
         while len(self.history) < self.history.maxlen - 1:  # a fresh history: the first obs repeated
             self.history.append((obs.stamp, values))
         self.history.append((obs.stamp, values))
+        if self.learner and self._actor_tick(values):
+            return  # the episode ended: no chunk; the controller's watchdog holds the arm
         self.due -= 1
         if self.due > 0:  # the last chunk is still being executed
             return
@@ -248,6 +458,8 @@ class PolicyNode(Node):
         self.last_command = actions[self.steps - 1]
         self.due = self.steps
         self.counts["chunks"] += 1
+        if self.learner:  # the next step of the episode: the learner's action for this observation
+            self.episode.open_step(values, chunk.latent if chunk.latent is not None else actions[0])
 
     def _chunk_msg(self, points: np.ndarray, start_time: float) -> JointTrajectory:
         msg = JointTrajectory(joint_names=[*self.hw.joint_names, self.hw.gripper.name])
@@ -283,6 +495,9 @@ class PolicyNode(Node):
                 if self.client is not None:
                     self.client.close()
                     self.client = None
+                if self.learner and self.actor is not None:
+                    self.actor.close()
+                    self.actor = None
             finally:
                 self._client_lock.release()
         else:

@@ -12,6 +12,11 @@ Every 1/rate_hz a short chunk is sent: `chunk_points` points 1/rate_hz apart, jo
 = hardware-config joints then the gripper, header.stamp = now = the time of point 0.
 In twist mode the points continue the current tool velocity (robot_rl.teleop.twist), so
 the controller has something to interpolate until the next chunk; a stale Twist holds.
+
+With `only_when_active` (the graph sets it when a policy runs too: interventions) chunks go
+out only while the person is at the device, a Twist or Joy message younger than
+twist_timeout_s; otherwise the policy's chunks drive the arm. The controller prefers the
+newest-stamped chunk, so the person takes over at once and hands back when they let go.
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ class TeleopNode(Node):
                 twist_timeout_s=p("twist_timeout_s", 0.25),
             ),
         )
+        self.only_when_active = bool(p("only_when_active", False))
+        if self.only_when_active and self.mode != "twist":
+            raise ValueError("parameter only_when_active needs mode twist (a leader arm has no 'let go')")
+        self.last_input = -float("inf")  # when the person last touched the twist / joy device
         self.joy = JoyGripper(JoyGripperConfig(p("gripper_close_button", 0), p("gripper_open_button", 1)))
         leader_names = list(p("leader_joint_names", [""]))
         self.leader = LeaderMirror(
@@ -87,6 +96,7 @@ class TeleopNode(Node):
             self._bad(f"joint_states lacks a joint of {self.hw.name}")
 
     def _on_twist(self, msg: Twist) -> None:
+        self.last_input = common.now_sec(self)
         lin, ang = msg.linear, msg.angular
         try:
             self.twist.set_twist([lin.x, lin.y, lin.z], [ang.x, ang.y, ang.z], common.now_sec(self))
@@ -94,6 +104,8 @@ class TeleopNode(Node):
             self._bad(f"twist: {exc}")
 
     def _on_joy(self, msg: Joy) -> None:
+        if any(msg.buttons):
+            self.last_input = common.now_sec(self)
         self.joy.on_buttons(msg.buttons)
 
     def _on_leader(self, msg: JointState) -> None:
@@ -113,6 +125,8 @@ class TeleopNode(Node):
         if self.measured is None:
             return
         now = common.now_sec(self)
+        if self.only_when_active and now - self.last_input > self.twist.config.twist_timeout_s:
+            return  # nobody at the device: the policy drives
         if self.mode == "twist":
             q0 = self.twist.step(self.measured, now, self.dt)
             qdot = self.twist.joint_velocity(q0, now)

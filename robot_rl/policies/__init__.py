@@ -35,12 +35,17 @@ _LOADERS = {
 
 def load_policy(path: str | Path, device: str | None = None):
     """Load any policy checkpoint directory: a diffusion policy (or its distilled student), an
-    RL actor, or a DSRL bundle (`diffusion/` + `noise_actor/`). Refuses truncated or modified
-    files (CheckpointError) and checkpoints that are not policies (ValueError)."""
+    RL actor, a DSRL bundle (`diffusion/` + `noise_actor/`) or an online learner's explorer
+    (robot_rl/policies/explorer.py). Refuses truncated or modified files (CheckpointError) and
+    checkpoints that are not policies (ValueError)."""
     from robot_rl.training.checkpoint import load_checkpoint
 
     path = Path(path)
-    if (path / "diffusion").is_dir() and (path / "noise_actor").is_dir():
+    if (path / "explorer.yaml").is_file():  # what an online learner serves (robot-rl learn)
+        from robot_rl.policies.explorer import Explorer
+
+        policy = Explorer.load(path)
+    elif (path / "diffusion").is_dir() and (path / "noise_actor").is_dir():
         from robot_rl.algorithms.dsrl import DSRLPolicy
 
         policy = DSRLPolicy.load(path)

@@ -131,6 +131,7 @@ class ActionChunk:
     round_trip_s: float = 0.0
     server_recv: float | None = None  # robot clock, when the clock offset is known
     server_send: float | None = None
+    latent: np.ndarray | None = None  # (D,) the learner's action behind the chunk, if the policy has one
 
 
 # Replies are small and from a server we chose, but the client checks them all the same.
@@ -206,6 +207,7 @@ class InferenceClient:
             round_trip_s=rtt,
             server_recv=recv,
             server_send=send,
+            latent=arrays.get("latent"),
         )
 
     def ping(self, timeout_s: float | None = None) -> ClockSample:

@@ -234,6 +234,7 @@ class InferenceServer:
                 "obs_horizon": info.obs_horizon,
                 "action_horizon": info.action_horizon,
                 "action_dim": info.action_dim,
+                "latent_dim": info.latent_dim,
                 "obs_spec": {k: [list(shape), dt] for k, (shape, dt) in info.obs_spec.items()},
                 "latency_ms": self.metrics.latency_ms(name),
                 "batches": self.metrics.batches[name],

@@ -60,6 +60,10 @@ class ServablePolicy(Protocol):
 
     def predict_action(self, obs: dict[str, Any]) -> Any: ...  # (B, To, *shape) -> (B, Ta, A)
 
+    # Optional: `latent_dim` > 0 and `predict_action_and_latent(obs) -> ((B, Ta, A), (B, D))` for a
+    # policy whose chunk comes from an action an RL learner chose (robot_rl.policies.explorer);
+    # the reply then carries the latent too, so a robot acting for a learner can send it back.
+
     def to(self, device: Any) -> Any: ...
 
     def state_dict(self) -> Mapping[str, Any]: ...
@@ -100,6 +104,7 @@ class PolicyInfo:
     action_horizon: int
     action_dim: int
     obs_spec: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+    latent_dim: int = 0  # > 0: replies carry the learner's action too (an exploring policy)
 
 
 def now() -> float:
@@ -141,6 +146,7 @@ class PolicyWorker:
         self._outbox = outbox
         self._to_device = self.device.type != "cpu"
         self._reset = getattr(policy, "reset", None)
+        self._latent_dim = int(getattr(policy, "latent_dim", 0))
         self._compile_mode = compile_mode
         self._outstanding = 0  # items submitted to this thread and not finished (guarded by _count_lock)
         self._count_lock = threading.Lock()
@@ -158,7 +164,13 @@ class PolicyWorker:
     def info(self) -> PolicyInfo:
         p = self.policy
         return PolicyInfo(
-            self.name, self.version, p.obs_horizon, p.action_horizon, p.action_dim, self.obs_spec
+            self.name,
+            self.version,
+            p.obs_horizon,
+            p.action_horizon,
+            p.action_dim,
+            self.obs_spec,
+            self._latent_dim,
         )
 
     def queue_depth(self) -> int:
@@ -289,17 +301,25 @@ class PolicyWorker:
                 obs[key] = torch.from_numpy(stacked)
                 if self._to_device:
                     obs[key] = obs[key].to(self.device, non_blocking=True)
+            latent = None
             with torch.inference_mode():
-                fn = (
-                    self._fixed_shape_fn
-                    if (len(live) == 1 and self._fixed_shape_fn)
-                    else self.policy.predict_action
-                )
-                actions = fn(obs)
+                if self._latent_dim:
+                    actions, latent = self.policy.predict_action_and_latent(obs)
+                else:
+                    fn = (
+                        self._fixed_shape_fn
+                        if (len(live) == 1 and self._fixed_shape_fn)
+                        else self.policy.predict_action
+                    )
+                    actions = fn(obs)
             actions = np.ascontiguousarray(actions.detach().to("cpu", torch.float32).numpy(), _F32)
             want = (len(live), self.policy.action_horizon, self.policy.action_dim)
             if actions.shape != want:
                 raise RuntimeError(f"policy returned actions of shape {actions.shape}, expected {want}")
+            if latent is not None:
+                latent = np.ascontiguousarray(latent.detach().to("cpu", torch.float32).numpy(), _F32)
+                if latent.shape != (len(live), self._latent_dim):
+                    raise RuntimeError(f"policy returned a latent of shape {latent.shape}")
         except Exception as exc:  # a policy bug must not take the server down
             log.exception("policy %s failed on a batch of %d", self.name, len(live))
             for item in live:
@@ -313,6 +333,8 @@ class PolicyWorker:
             self._add_solo_time(infer_s)
         replies = []
         arrays = [["action", "float32", list(actions.shape[1:])]]
+        if latent is not None:
+            arrays.append(["latent", "float32", [self._latent_dim]])
         t_send = now()
         for i, item in enumerate(live):
             header = {
@@ -328,7 +350,10 @@ class PolicyWorker:
                 "timings": {"queue_s": t_start - item.t_recv, "infer_s": infer_s, "batch_size": len(live)},
                 "arrays": arrays,
             }
-            replies.append([item.identity, wire.pack_header(header), actions[i].data])
+            frames = [item.identity, wire.pack_header(header), actions[i].data]
+            if latent is not None:
+                frames.append(latent[i].data)
+            replies.append(frames)
         # Counted before the replies leave: a client that has its reply sees it in `status`.
         self.metrics.batch_done(self.name, len(live), infer_s, [t_send - it.t_recv for it in live])
         self._outbox.put(*replies)

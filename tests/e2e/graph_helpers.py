@@ -133,7 +133,9 @@ def stop_server(server: subprocess.Popen, log_path: Path, timeout_s: float = 90.
         ) from None
 
 
-def start_server(policies: dict[str, Path], endpoint: str, log_path: Path) -> subprocess.Popen:
+def start_server(
+    policies: dict[str, Path], endpoint: str, log_path: Path, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     args = [
         sys.executable,
         "-m",
@@ -147,6 +149,7 @@ def start_server(policies: dict[str, Path], endpoint: str, log_path: Path) -> su
     ]
     for name, path in policies.items():
         args += ["--policy", f"{name}={path}"]
+    args += list(extra)
     # One torch thread: the graph's nodes share the machine's cores with the server (and a
     # plain-sim evaluation runs with one too); more threads only contend on a busy machine.
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -1,0 +1,150 @@
+"""Online RL through the ROS graph, sim-as-hardware: sim node, controller, policy node in actor
+mode, inference server serving the learner's explorer, `robot-rl learn` as its own process.
+
+The robot's episodes reach the learner and its log store; the learner's weights reach the
+server by hot update while the arm moves; a person's teleop during a run is recorded as an
+intervention in the store and lands in the learner's intervention buffer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from graph_helpers import HOME, ROOT, BringupProcess, free_port, spin_until, start_server, stop_server
+
+from robot_rl import keys
+from ros_nodes.graph import TELEOP_TWIST_TOPIC
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+OBS = {keys.JOINT_POS: 6, keys.GRIPPER_POS: 1, keys.EE_POS: 3, keys.OBJECT_POSE: 7, keys.GOAL_POS: 3}
+
+
+def near_home_demos(path: Path, episodes: int = 4, steps: int = 30) -> Path:
+    """Offline data for RLPD whose actions lie within 0.05 rad of the home pose (so the actor's
+    action bounds, taken from the data, keep the arm near home)."""
+    from robot_rl.data.store import EpisodeMeta, EpisodeStore
+
+    rng = np.random.default_rng(0)
+    store = EpisodeStore.create(path)
+    home = np.append(HOME, 0.95)
+    for _ in range(episodes):
+        ep = {k: rng.normal(0, 0.1, (steps, n)).astype(np.float32) for k, n in OBS.items()}
+        ep[keys.ACTION] = (home + rng.uniform(-0.05, 0.05, (steps, 7))).astype(np.float32)
+        ep[keys.REWARD] = np.zeros(steps, np.float32)
+        ep[keys.TERMINAL] = np.zeros(steps, bool)
+        store.append_episode(ep, EpisodeMeta(task="push", source="sim"))
+    return path
+
+
+def test_robot_episodes_train_the_learner_which_hot_updates_the_server(tmp_path):
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import Twist
+    from rclpy.executors import SingleThreadedExecutor
+
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.serving.client import InferenceClient, ZmqTransport
+    from robot_rl.training.checkpoint import load_checkpoint
+
+    demos = near_home_demos(tmp_path / "demos.zarr")
+    run = tmp_path / "run"
+    server_ep, learner_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    robot_steps, episode_steps = 100, 20
+    learner_log = open(tmp_path / "learner.log", "w")  # noqa: SIM115
+    learner = subprocess.Popen(
+        [sys.executable, "-m", "robot_rl.cli", "learn", "--algo", "rlpd", "--data", str(demos)]
+        + ["--out", str(run), "--bind", learner_ep, "--server", server_ep, "--policy", "push"]
+        + ["--insecure-loopback", "--env-steps", str(robot_steps), "--utd", "1", "--batch-size", "32"]
+        + ["--hidden", "32,32", "--weights-every", "10", "--checkpoint-every", "1000", "--no-progress"]
+        + ["--max-deviation", "0.05"],
+        cwd=ROOT,
+        stdout=learner_log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"),
+    )
+    read = lambda name: (tmp_path / name).read_text()  # noqa: E731
+    deadline = time.monotonic() + 120
+    while not (run / "explorer" / "explorer.yaml").exists():
+        assert learner.poll() is None and time.monotonic() < deadline, read("learner.log")
+        time.sleep(0.2)
+    server = start_server(
+        {"push": run / "explorer"}, server_ep, tmp_path / "server.log", extra=("--insecure-updates",)
+    )
+    graph = BringupProcess(
+        ["--policy", "push", "--server", server_ep, "--task", "push", "--learner", learner_ep]
+        + ["--episode-steps", str(episode_steps), "--teleop", "twist"],
+        tmp_path / "bringup.log",
+    )
+    rclpy.init()
+    node = rclpy.create_node("e2e_online_operator")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    policy_diag: dict[str, str] = {}
+    controller_diag: dict[str, str] = {}
+
+    def on_diag(msg):
+        for status in msg.status:
+            target = {"/policy": policy_diag, "/controller": controller_diag}.get(status.name)
+            if target is not None:
+                target.update({v.key: v.value for v in status.values})
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+    twist = node.create_publisher(Twist, TELEOP_TWIST_TOPIC, 10)
+    client = InferenceClient(ZmqTransport(server_ep), timeout_s=5.0)
+    versions = []
+    try:
+        # The second episode is under way: a person takes over for about a second.
+        started = spin_until(executor, lambda: int(policy_diag.get("episodes", 0)) >= 1, 300.0)
+        assert started, read("learner.log")[-2000:] + graph.log()[-3000:]
+        versions.append(client.status()["policies"]["push"]["version"])
+        spin_until(executor, lambda: False, 0.5)
+        for _ in range(20):
+            twist.publish(Twist())  # a person holding the arm still: still an intervention
+            twist.publish(_nudge())
+            spin_until(executor, lambda: False, 0.05)
+        assert spin_until(executor, lambda: learner.poll() is not None, 300.0), read("learner.log")[-3000:]
+        versions.append(client.status()["policies"]["push"]["version"])
+    finally:
+        client.close()
+        node.destroy_node()
+        rclpy.shutdown()
+        graph_code = graph.stop()
+        server_code = stop_server(server, tmp_path / "server.log")
+        if learner.poll() is None:
+            learner.kill()
+        learner_log.close()
+    log = read("learner.log")
+    assert learner.returncode == 0, log
+    # Weights landed in the server while the robot ran: versions rose between the two looks,
+    # and the server logged each swap.
+    assert versions[1] > versions[0] >= 1, (versions, log[-2000:])
+    assert read("server.log").count("weights") >= 3
+    store = EpisodeStore.open(run / "episodes.zarr")
+    assert len(store) >= robot_steps // episode_steps - 1, log
+    intervened = store.array(keys.INTERVENTION)[:]
+    assert intervened.any(), "the person's steps are not marked in the store"
+    arm = store.array(keys.ACTION)[:][~intervened][:, :6]
+    assert np.abs(arm - HOME).max() <= 0.05 + 0.05 + 1e-5, "exploration left the data's bounds"
+    latest = (run / "checkpoints" / "latest").read_text().strip()
+    tensors, _ = load_checkpoint(run / "checkpoints" / latest)
+    assert len(tensors[f"replay.interventions.{keys.ACTION}"]) > 0, "no intervention reached the learner"
+    print(
+        f"\nserver versions {versions}; {len(store)} episodes, {int(intervened.sum())} intervention steps; "
+        f"controller missed deadlines {controller_diag.get('missed_deadlines')}; policy node {policy_diag}"
+    )
+    assert graph_code == 0, graph.log()
+    assert server_code in (0, 130), read("server.log")
+
+
+def _nudge():
+    from geometry_msgs.msg import Twist
+
+    msg = Twist()
+    msg.linear.z = 0.02
+    return msg
