@@ -38,6 +38,8 @@ _HELP = {
     "record": "episode store path; starts recorder_node",
     "teleop": "start teleop_node: 'twist' (Twist + Joy) or 'leader' (mirror a leader arm)",
     "real_time_factor": "sim speed: 1 real time, 0 as fast as possible with /clock",
+    "randomization": "sim-as-hardware: a YAML file of domain randomization (sim/config.py RandomizationConfig)",
+    "sensing_latency_s": "sim-as-hardware: joint states, task state and images arrive this late",
     "learner": "online RL: policy_node acts for `robot-rl learn` at this endpoint (actor mode)",
     "reward": "actor mode: 'task' (the success topic) or 'operator' (/robot_rl/policy/label)",
     "reset": "actor mode: 'sim' (sim node reset) or 'operator' (/robot_rl/policy/next_episode); "

@@ -67,6 +67,8 @@ class GraphOptions:
     record: str = ""  # episode store path; empty: no recorder_node
     teleop: str = ""  # "", "twist" or "leader": teleop_node and its input
     real_time_factor: float = 1.0  # sim: 1.0 real time; 0 as fast as possible (publishes /clock)
+    randomization: str = ""  # sim: a YAML file of sim.config.RandomizationConfig (drawn per reset)
+    sensing_latency_s: float = 0.0  # sim: states and images published this late (stamps unchanged)
     learner: str = ""  # policy_node actor mode: the endpoint of `robot-rl learn`; empty: deploy
     reward: str = "task"  # actor mode: "task" (a success topic) or "operator" (policy/label service)
     reset: str = ""  # actor mode: "sim" (sim node reset) or "operator"; empty: sim in sim, else operator
@@ -81,6 +83,8 @@ class GraphOptions:
             raise ValueError(f"chunk_timeout_s must be >= 0, got {self.chunk_timeout_s}")
         if self.real_time_factor < 0:
             raise ValueError(f"real_time_factor must be >= 0, got {self.real_time_factor}")
+        if self.sensing_latency_s < 0:
+            raise ValueError(f"sensing_latency_s must be >= 0, got {self.sensing_latency_s}")
         if self.reward not in ("task", "operator"):
             raise ValueError(f"reward must be 'task' or 'operator', got {self.reward!r}")
         if self.reset not in ("", "sim", "operator"):
@@ -135,6 +139,8 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
                     "real_time_factor": options.real_time_factor,
                     "publish_clock": sim_time,
                     "step_rate_hz": 100.0,
+                    "randomization": options.randomization,
+                    "joint_state_latency_s": options.sensing_latency_s,
                     "autostart": True,
                 },
                 remappings=(
