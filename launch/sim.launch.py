@@ -17,4 +17,10 @@ def generate_launch_description():
         server="tcp://127.0.0.1:5555",
         record="",
         real_time_factor="1.0",
+        learner="",
+        reward="task",
+        reset="sim",
+        episode_steps="120",
+        randomization="",
+        sensing_latency_s="0.0",
     )

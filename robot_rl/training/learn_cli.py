@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-starts", type=int, default=0, help="robot steps before any update")
     parser.add_argument("--weights-every", type=int, default=50, help="robot steps between hot updates")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="robot steps")
+    parser.add_argument(
+        "--curve-every", type=int, default=200, help="robot steps between points of the success curve"
+    )
     parser.add_argument("--discount", type=float, default=0.99)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         intervention_fraction=0.25 if args.algo != "dsrl" else 0.0,
         discount=args.discount,
         weights_every=args.weights_every,
-        eval_every=0,
+        eval_every=args.curve_every,  # no evaluator: a curve point = success of the last 20 episodes
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
         progress=not args.no_progress,
@@ -162,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     run_config = {
         k: v
         for k, v in vars(args).items()
-        if k not in ("out", "no_progress", "env_steps", "_run", "server_wait_s", "threads")
+        if k not in ("out", "no_progress", "env_steps", "_run", "server_wait_s", "threads", "curve_every")
     }
     try:
         curve = run_online(algo, None, out, config, offline=offline, run_config=run_config, actor=actors)
