@@ -205,7 +205,7 @@ class PolicyNode(Node):
         k = int(np.argmin(np.abs(np.asarray(times) - elapsed - self.action_dt)))
         return np.array([msg.points[k].positions[index[n]] for n in names], np.float32)
 
-    def _actor_tick(self, values: dict) -> bool:
+    def _actor_tick(self) -> bool:
         """Reward and interventions for the open step; True when the episode just ended."""
         person = self._person_action()
         if person is not None and len(self.episode):
@@ -431,7 +431,7 @@ class PolicyNode(Node):
         while len(self.history) < self.history.maxlen - 1:  # a fresh history: the first obs repeated
             self.history.append((obs.stamp, values))
         self.history.append((obs.stamp, values))
-        if self.learner and self._actor_tick(values):
+        if self.learner and self._actor_tick():
             return  # the episode ended: no chunk; the controller's watchdog holds the arm
         self.due -= 1
         if self.due > 0:  # the last chunk is still being executed

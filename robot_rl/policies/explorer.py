@@ -97,19 +97,24 @@ class Explorer(nn.Module):
         current = {k: obs[k][:, -1] for k in learner.obs_keys}
         unit = learner.actor.sample(learner.encode(current))[0]
         latent = learner.to_env_action(unit)
+        bound = self.max_deviation > 0
         if self.diffusion is None:
             chunk = latent.unsqueeze(1)
-            base = learner.to_env_action(learner.actor.mode(learner.encode(current))).unsqueeze(1)
+            if bound:
+                base = learner.to_env_action(learner.actor.mode(learner.encode(current))).unsqueeze(1)
         else:
             d = self.diffusion
             b = latent.shape[0]
             noise = latent.view(b, d.pred_horizon, d.action_dim)
-            both = d.predict_action(
-                {k: torch.cat([v, v]) for k, v in obs.items()},
-                noise=torch.cat([noise, torch.zeros_like(noise)]),
-            )
-            chunk, base = both[:b], both[b:]
-        if self.max_deviation > 0:
+            if bound:  # the exploring and the base chunk in one batch
+                both = d.predict_action(
+                    {k: torch.cat([v, v]) for k, v in obs.items()},
+                    noise=torch.cat([noise, torch.zeros_like(noise)]),
+                )
+                chunk, base = both[:b], both[b:]
+            else:
+                chunk = d.predict_action(obs, noise=noise)
+        if bound:
             chunk = base + (chunk - base).clamp(-self.max_deviation, self.max_deviation)
         return chunk, latent
 
