@@ -17,8 +17,10 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
+from trajectory_msgs.msg import JointTrajectory
 
 from robot_rl.config.hardware import HardwareConfig, load_hardware_config
+from robot_rl.control.executor import Chunk
 
 # Subscribers of joint states and cameras take the newest sample and never block a driver.
 SENSOR_QOS = qos_profile_sensor_data
@@ -132,3 +134,21 @@ def diagnostics(node: Node, level: int, message: str, values: dict[str, object])
     msg = DiagnosticArray(status=[status])
     msg.header.stamp = node.get_clock().now().to_msg()
     return msg
+
+
+def chunk_from_msg(msg: JointTrajectory, names: list[str]) -> Chunk:
+    """A JointTrajectory (joint names in any order, equally spaced points) -> robot_rl.control's
+    Chunk (t0, dt, positions in `names` order). ValueError if not."""
+    index = {n: i for i, n in enumerate(msg.joint_names)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ValueError(f"chunk lacks joint {missing[0]!r} (has {list(msg.joint_names)})")
+    if not msg.points:
+        raise ValueError("chunk has no points")
+    order = [index[n] for n in names]
+    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
+    positions = np.array([[p.positions[i] for i in order] for p in msg.points], dtype=np.float64)
+    dt = float(times[1] - times[0]) if len(times) > 1 else 1.0
+    if len(times) > 1 and not np.allclose(np.diff(times), dt, atol=1e-6):
+        raise ValueError("chunk points must be equally spaced in time")
+    return Chunk(t0=to_sec(msg.header.stamp) + float(times[0]), dt=dt, positions=positions)

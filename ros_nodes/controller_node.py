@@ -51,28 +51,11 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from robot_rl.config.hardware import load_hardware_config
 from robot_rl.control import realtime
 from robot_rl.control.config import ControlConfig, ExecutorConfig, LoopConfig
-from robot_rl.control.executor import Chunk, Submit
+from robot_rl.control.executor import Submit
 from robot_rl.control.loop import ControlLoop
 from robot_rl.control.loop import JointState as LoopJointState
 from robot_rl.control.watchdog import Mode
 from ros_nodes import common
-
-
-def chunk_from_msg(msg: JointTrajectory, names: list[str]) -> Chunk:
-    """A JointTrajectory (joint names in any order, equally spaced points) -> Chunk. ValueError if not."""
-    index = {n: i for i, n in enumerate(msg.joint_names)}
-    missing = [n for n in names if n not in index]
-    if missing:
-        raise ValueError(f"chunk lacks joint {missing[0]!r} (has {list(msg.joint_names)})")
-    if not msg.points:
-        raise ValueError("chunk has no points")
-    order = [index[n] for n in names]
-    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
-    positions = np.array([[p.positions[i] for i in order] for p in msg.points], dtype=np.float64)
-    dt = float(times[1] - times[0]) if len(times) > 1 else 1.0
-    if len(times) > 1 and not np.allclose(np.diff(times), dt, atol=1e-6):
-        raise ValueError("chunk points must be equally spaced in time")
-    return Chunk(t0=common.to_sec(msg.header.stamp) + float(times[0]), dt=dt, positions=positions)
 
 
 class ControllerNode(LifecycleNode):
@@ -194,7 +177,7 @@ class ControllerNode(LifecycleNode):
         if loop is None:
             return  # inactive: chunks are not executed
         try:
-            if loop.submit(chunk_from_msg(msg, self.names)) is Submit.ACCEPTED:
+            if loop.submit(common.chunk_from_msg(msg, self.names)) is Submit.ACCEPTED:
                 self._pending_stamps.append(common.to_sec(msg.header.stamp))
         except ValueError as exc:
             self.bad_chunks += 1

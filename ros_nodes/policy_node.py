@@ -195,15 +195,12 @@ class PolicyNode(Node):
         """The person's current command (their latest chunk's point for now), if they are active."""
         if self.teleop is None or time.monotonic() - self.teleop[0] > self.intervention_hold_s:
             return None
-        msg = self.teleop[1]
-        names = [*self.hw.joint_names, self.hw.gripper.name]
-        index = {n: i for i, n in enumerate(msg.joint_names)}
-        if not msg.points or any(n not in index for n in names):
+        try:
+            chunk = common.chunk_from_msg(self.teleop[1], [*self.hw.joint_names, self.hw.gripper.name])
+        except ValueError:
             return None
-        elapsed = common.now_sec(self) - common.to_sec(msg.header.stamp)
-        times = [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points]
-        k = int(np.argmin(np.abs(np.asarray(times) - elapsed - self.action_dt)))
-        return np.array([msg.points[k].positions[index[n]] for n in names], np.float32)
+        k = round((common.now_sec(self) + self.action_dt - chunk.t0) / chunk.dt)
+        return chunk.positions[min(max(k, 0), len(chunk.positions) - 1)].astype(np.float32)
 
     def _actor_tick(self) -> bool:
         """Reward and interventions for the open step; True when the episode just ended."""
