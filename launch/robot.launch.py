@@ -22,6 +22,7 @@ def generate_launch_description():
         teleop="",
         learner="",
         reward="operator",
+        reward_classifier="reward",
         reset="operator",
         episode_steps="300",
     )

@@ -19,6 +19,7 @@ def generate_launch_description():
         real_time_factor="1.0",
         learner="",
         reward="task",
+        reward_classifier="reward",
         reset="sim",
         episode_steps="120",
         randomization="",

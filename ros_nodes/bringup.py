@@ -41,7 +41,9 @@ _HELP = {
     "randomization": "sim-as-hardware: a YAML file of domain randomization (sim/config.py RandomizationConfig)",
     "sensing_latency_s": "sim-as-hardware: joint states, task state and images arrive this late",
     "learner": "online RL: policy_node acts for `robot-rl learn` at this endpoint (actor mode)",
-    "reward": "actor mode: 'task' (the success topic) or 'operator' (/robot_rl/policy/label)",
+    "reward": "actor mode: 'task' (the success topic), 'operator' (/robot_rl/policy/label) or "
+    "'classifier' (a reward classifier served beside the policy)",
+    "reward_classifier": "actor mode, --reward classifier: the classifier's name on the inference server",
     "reset": "actor mode: 'sim' (sim node reset) or 'operator' (/robot_rl/policy/next_episode); "
     "default: sim in sim, else operator",
     "episode_steps": "actor mode: policy steps before an episode is cut",

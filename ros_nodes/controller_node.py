@@ -265,7 +265,7 @@ def main(args=None) -> int:
     # at load average 9-11.5, three pairs: period error p99 3.2-5.4 ms against 6.8-12.7 ms,
     # missed slots 400-667 against 1054-2561.
     realtime.tune_process(switch_interval_s=0.0005, freeze_gc=False, nice=-10)
-    return common.run(ControllerNode, threads=2, args=args)
+    return common.run(ControllerNode, args=args)
 
 
 if __name__ == "__main__":

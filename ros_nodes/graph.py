@@ -70,7 +70,9 @@ class GraphOptions:
     randomization: str = ""  # sim: a YAML file of sim.config.RandomizationConfig (drawn per reset)
     sensing_latency_s: float = 0.0  # sim: states and images published this late (stamps unchanged)
     learner: str = ""  # policy_node actor mode: the endpoint of `robot-rl learn`; empty: deploy
-    reward: str = "task"  # actor mode: "task" (a success topic) or "operator" (policy/label service)
+    reward: str = "task"  # actor mode: "task" (a success topic), "operator" (policy/label service)
+    # or "classifier" (the reward classifier served as `reward_classifier` beside the policy)
+    reward_classifier: str = "reward"  # actor mode, reward "classifier": its name on the server
     reset: str = ""  # actor mode: "sim" (sim node reset) or "operator"; empty: sim in sim, else operator
     episode_steps: int = 120  # actor mode: policy steps before an episode is cut
 
@@ -85,8 +87,10 @@ class GraphOptions:
             raise ValueError(f"real_time_factor must be >= 0, got {self.real_time_factor}")
         if self.sensing_latency_s < 0:
             raise ValueError(f"sensing_latency_s must be >= 0, got {self.sensing_latency_s}")
-        if self.reward not in ("task", "operator"):
-            raise ValueError(f"reward must be 'task' or 'operator', got {self.reward!r}")
+        if self.reward not in ("task", "operator", "classifier"):
+            raise ValueError(f"reward must be 'task', 'operator' or 'classifier', got {self.reward!r}")
+        if self.reward == "classifier" and not self.reward_classifier:
+            raise ValueError("reward 'classifier' needs reward_classifier: its name on the inference server")
         if self.reset not in ("", "sim", "operator"):
             raise ValueError(f"reset must be '', 'sim' or 'operator', got {self.reset!r}")
         if self.episode_steps < 1:
@@ -182,6 +186,7 @@ def build_graph(options: GraphOptions, hw: HardwareConfig | None = None) -> tupl
             actor = {
                 "learner": options.learner,
                 "reward": options.reward,
+                "reward_classifier": options.reward_classifier,
                 "reset": reset,
                 "episode_steps": options.episode_steps,
             }

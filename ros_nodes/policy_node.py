@@ -17,6 +17,9 @@ executed; reward; intervention) and sends it to the learner when it ends. Then i
     subscribes  task_success (std_msgs/Bool)          reward "task": 1 and the episode ends
                 teleop_chunk (JointTrajectory)        a person's chunk: the step is an
                                                       intervention (and its action theirs)
+    asks        the server's reward classifier        reward "classifier": P(success) of each new
+                (parameter reward_classifier)         frame of its camera > reward_threshold: 1
+                                                      and the episode ends
     services    ~/label (std_srvs/SetBool)            reward "operator": success / failure ends it
                 ~/next_episode (std_srvs/Trigger)     reset "operator": the scene is ready
     calls       controller_change_state, sim_reset    reset "sim": controller deactivate, sim
@@ -31,8 +34,9 @@ appended to the history; a fresh history (after enable or a gap) is filled with 
 its first observation, as robot_rl.training.evaluation starts an episode. A chunk is
 requested when `action_horizon` steps of the last one have been executed (0: the policy's
 own Ta, as the server describes it), so the robot runs the policy as a plain-sim
-evaluation (`robot-rl eval [--action-horizon]`) does. The request runs in its own
-callback group, so sensor callbacks keep flowing while the node waits for the GPU.
+evaluation (`robot-rl eval [--action-horizon]`) does. The request runs in the node's loop
+thread (woken by the tick timer), not in an executor callback, so sensor callbacks and
+services keep flowing while the node waits for the GPU.
 
 The chunk follows the sim env's timing (sim/envs/arm_env.py): the action a(t) predicted from
 the observation o(t) is the target reached one step later, the command ramping there from
@@ -61,7 +65,6 @@ from collections import deque
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PointStamped, PoseStamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
@@ -110,27 +113,32 @@ class PolicyNode(Node):
         self.last_latency_s = float("nan")
 
         self.create_subscription(JointState, "joint_states", self._on_joint_state, common.SENSOR_QOS)
-        for cam in self.hw.cameras:
-            self.create_subscription(
-                Image, cam.image_topic, lambda m, name=cam.name: self._on_image(name, m), common.SENSOR_QOS
-            )
+        self._camera_subs: dict[str, object] = {}  # made once the policy asks for the camera
         self.create_subscription(PoseStamped, "object_pose", self._on_object_pose, common.SENSOR_QOS)
         self.create_subscription(PointStamped, "goal_pos", self._on_goal, common.SENSOR_QOS)
         self.pub_chunk = self.create_publisher(JointTrajectory, "action_chunk", common.COMMAND_QOS)
         self.pub_diag = self.create_publisher(common.DiagnosticArray, "/diagnostics", 10)
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self._infer_group = MutuallyExclusiveCallbackGroup()
         self.learner = p("learner", "")  # actor mode: the endpoint of `robot-rl learn`
         if self.learner:
             self._init_actor(p)
-        self.create_timer(self.action_dt, self._tick, callback_group=self._infer_group)
+        # The loop (inference requests, a reset's service calls) runs in a thread of its own that
+        # the tick timer wakes, so the executor stays single-threaded and never waits on the
+        # server: rclpy's MultiThreadedExecutor spent ~40% of a core here on its own bookkeeping.
+        self._wake = threading.Event()
+        self._loop_thread = threading.Thread(target=self._loop, name="policy_loop", daemon=True)
+        self._loop_thread.start()
+        self.create_timer(self.action_dt, self._wake.set)
         self.create_timer(1.0, self._diagnose)
 
     # -- actor mode ----------------------------------------------------------------------------------
     def _init_actor(self, p) -> None:
         from lifecycle_msgs.srv import ChangeState
 
-        self.reward_source = p("reward", "task")  # task | operator
+        self.reward_source = p("reward", "task")  # task | operator | classifier
+        self.reward_classifier = p("reward_classifier", "reward")  # its name on the server
+        self.reward_threshold = float(p("reward_threshold", 0.5))  # P(success) above it: success
+        self.last_success_p = float("nan")
         self.reset_mode = p("reset", "sim")  # sim | operator
         self.episode_steps = int(p("episode_steps", 120))  # policy steps before a truncation
         position = p("reset_position", "")  # "q1,...,qJ,gripper": a slow move there first; "": none
@@ -147,11 +155,12 @@ class PolicyNode(Node):
             )
         self.reset_duration_s = float(p("reset_duration_s", 3.0))
         self.intervention_hold_s = float(p("intervention_hold_s", 0.3))
-        if self.reward_source not in ("task", "operator") or self.reset_mode not in ("sim", "operator"):
-            raise ValueError(
-                f"parameters reward must be task|operator (got {self.reward_source!r}), reset "
-                f"sim|operator (got {self.reset_mode!r})"
-            )
+        if self.reward_source not in ("task", "operator", "classifier"):
+            raise ValueError(f"parameter reward must be task|operator|classifier, got {self.reward_source!r}")
+        if self.reset_mode not in ("sim", "operator"):
+            raise ValueError(f"parameter reset must be sim|operator, got {self.reset_mode!r}")
+        if not 0.0 < self.reward_threshold < 1.0:
+            raise ValueError(f"parameter reward_threshold must be in (0, 1), got {self.reward_threshold}")
         if self.episode_steps < 1:
             raise ValueError(f"parameter episode_steps must be >= 1, got {self.episode_steps}")
         self.learner_key = p("learner_key", "")
@@ -204,20 +213,37 @@ class PolicyNode(Node):
 
     def _actor_tick(self) -> bool:
         """Reward and interventions for the open step; True when the episode just ended."""
+        if not len(self.episode):  # no step taken yet: nothing to reward, nothing to end
+            self.success_seen = False  # success is judged after an action, never before the first
+            return False
         person = self._person_action()
-        if person is not None and len(self.episode):
+        if person is not None:
             self.episode.mark_intervention(None if self.spec.get("latent_dim") else person)
             self.counts["interventions"] += 1
-        success = self.success_seen if self.reward_source == "task" else bool(self.label)
+        if self.reward_source == "classifier":
+            success = self._classifier_success()
+        else:
+            success = self.success_seen if self.reward_source == "task" else bool(self.label)
         if success:
             self.episode.add_reward(1.0)
         self.episode_ticks += 1
         over = success or self.label is not None or self.episode_ticks >= self.episode_steps
-        if over and len(self.episode):
-            self._send_episode(terminal=success or self.label is not None, success=success)
         if over:
+            self._send_episode(terminal=success or self.label is not None, success=success)
             self.phase = "reset"
         return over
+
+    def _classifier_success(self) -> bool:
+        """The served reward classifier's verdict on the newest frame (an error: no success)."""
+        key = self.classifier_key
+        _, values = self.history[-1]
+        try:
+            reply = self.client.infer(self.reward_classifier, {key: values[key][None]})
+        except Exception as exc:
+            self._error(f"reward classifier: {exc}")
+            return False
+        self.last_success_p = float(np.asarray(reply.actions).reshape(-1)[0])
+        return self.last_success_p > self.reward_threshold
 
     def _send_episode(self, terminal: bool, success: bool) -> None:
         from robot_rl.training.actor_link import ActorClient
@@ -243,7 +269,7 @@ class PolicyNode(Node):
         )
 
     def _call(self, client, request, what: str, timeout_s: float = 10.0):
-        """A service call from the tick's thread (the reply arrives on the executor's other one)."""
+        """A service call from the loop thread (the reply arrives on the executor's thread)."""
         deadline = time.monotonic() + timeout_s
         while not client.wait_for_service(timeout_sec=0.2):
             if self._closing or time.monotonic() > deadline:
@@ -322,6 +348,18 @@ class PolicyNode(Node):
         self.spec = policies[self.policy]
         wanted = self.spec["obs_spec"]
         cameras = [c.name for c in self.hw.cameras if keys.image_key(c.name) in wanted]
+        if self.learner and self.reward_source == "classifier":
+            camera = self._classifier_camera(policies)
+            self.classifier_key = keys.image_key(camera)
+            cameras += [] if camera in cameras else [camera]
+        for name in cameras:  # only these: a sim renders a camera only while someone listens
+            if name not in self._camera_subs:
+                self._camera_subs[name] = self.create_subscription(
+                    Image,
+                    self.hw.camera(name).image_topic,
+                    lambda m, name=name: self._on_image(name, m),
+                    common.SENSOR_QOS,
+                )
         state = [k for k in STATE_KEYS if k in wanted]
         self.assembler = ObservationAssembler(self.hw, self.limits, cameras, state_keys=state)
         if keys.EE_POS in wanted or keys.EE_QUAT in wanted:
@@ -351,6 +389,35 @@ class PolicyNode(Node):
             f"To={self.spec['obs_horizon']}, Ta={ta}, executing {self.steps} steps per chunk"
         )
         return True
+
+    def _classifier_camera(self, policies: dict) -> str:
+        """The camera whose frames the served reward classifier judges; ValueError naming what is off."""
+        name = self.reward_classifier
+        if name not in policies:
+            raise ValueError(
+                f"reward 'classifier': server {self.server} serves {sorted(policies)}, not the classifier "
+                f"{name!r} (robot-rl serve --policy {name}=<classifier dir>)"
+            )
+        spec = policies[name]
+        images = [k for k in spec["obs_spec"] if keys.is_image_key(k)]
+        if len(images) != 1 or len(spec["obs_spec"]) != 1 or int(spec["action_dim"]) != 1:
+            raise ValueError(
+                f"reward 'classifier': {name!r} takes {sorted(spec['obs_spec'])} and gives "
+                f"{spec['action_dim']} values; a reward classifier takes one camera frame and gives P(success)"
+            )
+        for cam in self.hw.cameras:
+            if keys.image_key(cam.name) == images[0]:
+                shape = tuple(spec["obs_spec"][images[0]][0])
+                if shape != (cam.height, cam.width, 3):
+                    raise ValueError(
+                        f"reward classifier {name!r} wants {shape} frames of camera {cam.name}, "
+                        f"{self.hw.name} gives ({cam.height}, {cam.width}, 3)"
+                    )
+                return cam.name
+        raise ValueError(
+            f"reward classifier {name!r} judges {images[0]!r}, a camera {self.hw.name} does not have "
+            f"(cameras: {[c.name for c in self.hw.cameras]})"
+        )
 
     # -- inputs ------------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -403,10 +470,19 @@ class PolicyNode(Node):
         self.get_logger().warning(message, throttle_duration_sec=2.0)
 
     # -- the loop ----------------------------------------------------------------------------------
-    def _tick(self) -> None:
-        with self._client_lock:
-            if not self._closing:
-                self._step()
+    def _loop(self) -> None:
+        """The loop thread: one step per tick (a tick that comes while a step runs wakes the next)."""
+        while not self._closing:
+            if not self._wake.wait(timeout=0.5):
+                continue
+            self._wake.clear()
+            with self._client_lock:
+                if self._closing:
+                    return
+                try:
+                    self._step()
+                except Exception as exc:  # a bug must not silently stop the policy: say it, go on
+                    self._error(f"step: {type(exc).__name__}: {exc}")
 
     def _step(self) -> None:
         if not self.enabled:
@@ -480,12 +556,14 @@ class PolicyNode(Node):
         values = {
             **self.counts,
             "latency_ms": f"{self.last_latency_s * 1e3:.1f}",
+            **({"success_p": f"{self.last_success_p:.3f}"} if self.learner else {}),
             "last_error": self.last_error,
         }
         self.pub_diag.publish(common.diagnostics(self, level, message, values))
 
     def close(self) -> None:
         self._closing = True
+        self._wake.set()
         # Wait for a request in flight (bounded by its deadline) before closing the socket.
         if self._client_lock.acquire(timeout=self.timeout_s + 5.0):
             try:
@@ -502,7 +580,7 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> int:
-    return common.run(PolicyNode, threads=2, args=args)
+    return common.run(PolicyNode, args=args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """sim_robot_node: the MuJoCo arm behind the topics a ros2_control driver offers.
 
     publishes   joint_states (sensor_msgs/JointState)       arm joints + gripper (opening 0..1)
-                <camera topic per hardware config> (Image)   rgb8, at each camera's rate_hz
+                <camera topic per hardware config> (Image)   rgb8, at each camera's rate_hz,
+                                                             rendered only while subscribed
                 ~/success (std_msgs/Bool)                    the task's success, every step
                 object_pose (PoseStamped), goal_pos (PointStamped)  task state, base frame, as a
                                                              perception stack would publish it
@@ -285,6 +286,8 @@ class SimRobotNode(LifecycleNode):
         for cam in self.hw.cameras:
             if self.sim_time + 1e-9 >= self._next_frame[cam.name]:
                 self._next_frame[cam.name] = self.sim_time + 1.0 / cam.rate_hz
+                if self.pub_images[cam.name].get_subscription_count() == 0:
+                    continue  # nobody listens: no frame rendered (a quarter of this node's CPU)
                 pixels = self._renderers[cam.name].render(data, cam.name)
                 image = common.array_to_image(pixels, stamp, cam.name)
                 self._send(self.pub_images[cam.name], image, measured)

@@ -12,6 +12,14 @@ every episode is a negative.
 
 `ClassifierReward` wraps an env: reward = 1.0 when P(success | camera frame) > threshold, else
 0.0, and such a step ends the episode, as the sim's own sparse reward does.
+
+On the robot the inference server serves the classifier beside the policy (`robot-rl serve
+--policy push=... --policy reward=runs/reward_clf`): it has the policy interface the server
+needs, with one frame in and one "action" out, the success probability:
+
+    obs {image_<camera>: (B, 1, S, S, 3) uint8}  ──►  predict_action  ──►  (B, 1, 1) P(success)
+
+and the policy node in actor mode (reward "classifier") asks it about every new observation.
 """
 
 from __future__ import annotations
@@ -65,6 +73,24 @@ class RewardClassifier(nn.Module):
     def key(self) -> str:
         return keys.image_key(self.config.camera)
 
+    # -- the policy interface the inference server needs (robot_rl/serving/worker.py) ---------------
+    obs_horizon = 1
+    action_horizon = 1
+    action_dim = 1
+
+    @property
+    def obs_spec(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        size = self.config.image_size
+        return {self.key: ((size, size, 3), "uint8")}
+
+    def reset(self) -> None:
+        pass
+
+    @torch.no_grad()
+    def predict_action(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """obs[image key] (B, 1, S, S, 3) uint8 -> P(success) as a (B, 1, 1) chunk."""
+        return torch.sigmoid(self(obs[self.key][:, -1]))[:, None, None]
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         x = frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0
         return self.head(self.features(x)).squeeze(-1)
@@ -82,11 +108,15 @@ class RewardClassifier(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path) -> RewardClassifier:
-        from robot_rl.config.loader import from_dict
         from robot_rl.training.checkpoint import load_checkpoint
 
         tensors, meta = load_checkpoint(path, kind=KIND)
-        source = str(Path(path) / "config.yaml")
+        return cls.from_checkpoint(tensors, meta, source=str(Path(path) / "config.yaml"))
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict[str, torch.Tensor], meta: dict, source: str) -> RewardClassifier:
+        from robot_rl.config.loader import from_dict
+
         model = cls(
             from_dict(RewardClassifierConfig, meta.get("classifier"), source=source, prefix="classifier")
         )

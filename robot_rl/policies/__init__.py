@@ -21,6 +21,8 @@ from pathlib import Path
 
 from robot_rl.models.actor import KIND as ACTOR_KIND
 from robot_rl.models.actor import ActorPolicy
+from robot_rl.models.reward_classifier import KIND as CLASSIFIER_KIND
+from robot_rl.models.reward_classifier import RewardClassifier
 from robot_rl.policies.diffusion import KIND as DIFFUSION_KIND
 from robot_rl.policies.diffusion import DiffusionPolicy, DiffusionPolicyConfig, SamplerConfig
 
@@ -30,13 +32,15 @@ __all__ = ["ActorPolicy", "DiffusionPolicy", "DiffusionPolicyConfig", "SamplerCo
 _LOADERS = {
     DIFFUSION_KIND: DiffusionPolicy.from_checkpoint,
     ACTOR_KIND: ActorPolicy.from_checkpoint,  # SAC / RLPD / IQL / Cal-QL / WSRL actors
+    CLASSIFIER_KIND: RewardClassifier.from_checkpoint,  # served beside a policy: P(success) per frame
 }
 
 
 def load_policy(path: str | Path, device: str | None = None):
     """Load any policy checkpoint directory: a diffusion policy (or its distilled student), an
     RL actor, a DSRL bundle (`diffusion/` + `noise_actor/`) or an online learner's explorer
-    (robot_rl/policies/explorer.py). Refuses truncated or modified files (CheckpointError) and
+    (robot_rl/policies/explorer.py), or a reward classifier (served beside a policy: one frame in,
+    P(success) out). Refuses truncated or modified files (CheckpointError) and
     checkpoints that are not policies (ValueError)."""
     from robot_rl.training.checkpoint import load_checkpoint
 

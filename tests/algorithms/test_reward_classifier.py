@@ -63,3 +63,33 @@ def test_wrapper_replaces_the_env_reward():
     _, reward, _, _, info = env.step(env.action_space.sample())
     assert reward in (0.0, 1.0) and 0.0 <= info["success_prob"] <= 1.0
     assert reward == float(info["success_prob"] > 0.5)
+
+
+def test_served_beside_a_policy_it_answers_success_probabilities(tmp_path):
+    """What the policy node's reward "classifier" relies on: `robot-rl serve`'s loader takes the
+    classifier's directory, and the server answers a frame with P(success) as a (1, 1) chunk."""
+    from robot_rl.policies import load_policy
+    from robot_rl.serving.client import InferenceClient, ZmqTransport
+    from robot_rl.serving.config import SecurityConfig, ServerConfig
+    from robot_rl.serving.server import InferenceServer
+
+    store = _store(tmp_path / "frames.zarr")
+    config = RewardClassifierConfig(image_size=SIZE, channels=(8, 16), positive_window=3)
+    model, _ = train_reward_classifier(store, config, steps=80, batch_size=32, progress=False)
+    frames, labels = labelled_frames(store, config)
+    served = load_policy(model.save(tmp_path / "clf"))
+    policy = RewardClassifier(RewardClassifierConfig(image_size=SIZE, channels=(8,)))  # any other policy
+    loopback = ServerConfig(bind="tcp://127.0.0.1:*", security=SecurityConfig(insecure_loopback=True))
+    with InferenceServer({"pick": policy, "reward": served}, loopback) as srv:
+        client = InferenceClient(ZmqTransport(srv.endpoint), timeout_s=5.0)
+        try:
+            spec = client.status()["policies"]["reward"]
+            assert spec["obs_spec"] == {keys.image_key("front"): [[SIZE, SIZE, 3], "uint8"]}
+            assert spec["action_dim"] == 1 and spec["obs_horizon"] == 1
+            for i in (0, 9, 19):  # a failure frame, a success frame, a success frame
+                reply = client.infer("reward", {keys.image_key("front"): frames[i][None]})
+                p = float(np.asarray(reply.actions).reshape(-1)[0])
+                assert p == pytest.approx(model.success_probability(frames[i]), abs=1e-5)
+                assert (p > 0.5) == bool(labels[i])
+        finally:
+            client.close()

@@ -142,6 +142,79 @@ def test_robot_episodes_train_the_learner_which_hot_updates_the_server(tmp_path)
     assert server_code in (0, 130), read("server.log")
 
 
+def test_a_served_reward_classifier_rewards_and_ends_the_robots_episodes(tmp_path):
+    """reward "classifier": the policy node asks the classifier served beside the explorer about
+    every new frame of its camera (which the sim node renders only because someone now listens).
+    This one is sure of success whatever it sees, so every episode is one step long, rewarded,
+    terminal: the sim's own success (the cube on its target) never comes within one step."""
+    import torch
+
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.models.reward_classifier import RewardClassifier, RewardClassifierConfig
+
+    demos = near_home_demos(tmp_path / "demos.zarr")
+    classifier = RewardClassifier(RewardClassifierConfig(camera="front", image_size=96, channels=(8,)))
+    with torch.no_grad():
+        classifier.head.weight.zero_()
+        classifier.head.bias.fill_(8.0)  # P(success) = 0.9997 for any frame
+    clf_dir = classifier.save(tmp_path / "reward_clf")
+    run = tmp_path / "run"
+    server_ep, learner_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    robot_steps = 6
+    learner_log = open(tmp_path / "learner.log", "w")  # noqa: SIM115
+    learner = subprocess.Popen(
+        [sys.executable, "-m", "robot_rl.cli", "learn", "--algo", "rlpd", "--data", str(demos)]
+        + ["--out", str(run), "--bind", learner_ep, "--server", server_ep, "--policy", "push"]
+        + ["--insecure-loopback", "--env-steps", str(robot_steps), "--utd", "1", "--batch-size", "16"]
+        + ["--hidden", "16,16", "--weights-every", "100", "--checkpoint-every", "1000", "--no-progress"]
+        + ["--max-deviation", "0.05"],
+        cwd=ROOT,
+        stdout=learner_log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"),
+    )
+    read = lambda name: (tmp_path / name).read_text()  # noqa: E731
+    deadline = time.monotonic() + 120
+    while not (run / "explorer" / "explorer.yaml").exists():
+        assert learner.poll() is None and time.monotonic() < deadline, read("learner.log")
+        time.sleep(0.2)
+    server = start_server(
+        {"push": run / "explorer", "success": clf_dir},
+        server_ep,
+        tmp_path / "server.log",
+        extra=("--insecure-updates",),
+    )
+    graph = BringupProcess(
+        ["--policy", "push", "--server", server_ep, "--task", "push", "--learner", learner_ep]
+        + ["--reward", "classifier", "--reward-classifier", "success", "--episode-steps", "30"],
+        tmp_path / "bringup.log",
+    )
+    try:
+        finished = False
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not finished:
+            finished = learner.poll() is not None
+            time.sleep(0.5)
+        assert finished, read("learner.log")[-2000:] + graph.log()[-3000:]
+    finally:
+        graph_code = graph.stop()
+        server_code = stop_server(server, tmp_path / "server.log")
+        if learner.poll() is None:
+            learner.kill()
+        learner_log.close()
+    assert learner.returncode == 0, read("learner.log")
+    store = EpisodeStore.open(run / "episodes.zarr")
+    assert len(store) >= robot_steps, graph.log()[-3000:]
+    for i in range(len(store)):
+        ep = store.episode(i, (keys.REWARD, keys.TERMINAL))
+        assert len(ep[keys.REWARD]) == 1, (
+            f"episode {i}: {len(ep[keys.REWARD])} steps, not ended by the classifier"
+        )
+        assert ep[keys.REWARD][-1] == 1.0 and bool(ep[keys.TERMINAL][-1])
+    assert graph_code == 0, graph.log()
+    assert server_code in (0, 130), read("server.log")
+
+
 def _nudge():
     from geometry_msgs.msg import Twist
 
