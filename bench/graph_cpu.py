@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.e2e_latency import untrained_policy, wait_for_server  # noqa: E402
-from bench.online_ros import free_endpoint  # noqa: E402
+from bench.online_ros import free_endpoint, stop  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -93,14 +92,7 @@ def main() -> int:
                 used = {name: (cpu_seconds(pid) - start[name]) / args.seconds for name, pid in pids.items()}
                 load = os.getloadavg()
             finally:
-                for name in ("bringup", "serve"):
-                    proc = procs.get(name)
-                    if proc is not None and proc.poll() is None:
-                        proc.send_signal(signal.SIGINT)
-                        try:
-                            proc.wait(timeout=60)
-                        except subprocess.TimeoutExpired:
-                            proc.kill()
+                stop([procs.get("bringup"), procs.get("serve")])
     print(f"\n{'process':16s} {'CPU (100% = one core)':>22s}")
     for name, share in sorted(used.items(), key=lambda kv: -kv[1]):
         print(f"{name:16s} {share * 100:21.0f}%")

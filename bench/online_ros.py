@@ -76,6 +76,17 @@ def free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
+def stop(procs: list[subprocess.Popen | None], timeout_s: float = 60.0) -> None:
+    """Ctrl-C each running process in turn (the graph first), SIGKILL one that outlasts timeout_s."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 class Monitor:
     """The controller's and the policy node's /diagnostics, and the served version, with times."""
 
@@ -217,14 +228,7 @@ def main() -> int:
         finally:
             if monitor is not None:
                 monitor.close()
-            for name in ("bringup", "server", "learner"):
-                proc = procs.get(name)
-                if proc is not None and proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-                    try:
-                        proc.wait(timeout=60)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+            stop([procs.get(name) for name in ("bringup", "server", "learner")])
             for f in logs.values():
                 f.close()
 

@@ -33,7 +33,8 @@ OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.E
 
 
 def run(make_node: Callable[[], Node], threads: int = 1, args: list[str] | None = None) -> int:
-    """Init, spin until Ctrl-C / SIGTERM, destroy the node, shut down. Exit status 0 when clean."""
+    """Init, spin until Ctrl-C / SIGTERM, destroy the node, shut down. Exit status 0 when clean;
+    a node that sets `fatal` (an error in a thread of its own) has it raised here."""
     rclpy.init(args=args)
     node = None
     try:
@@ -55,6 +56,9 @@ def run(make_node: Callable[[], Node], threads: int = 1, args: list[str] | None 
                 close()
             node.destroy_node()
         rclpy.try_shutdown()
+    fatal = getattr(node, "fatal", None)  # a node's own thread failed: the process fails with it
+    if fatal is not None:
+        raise fatal
     return 0
 
 

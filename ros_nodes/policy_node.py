@@ -101,6 +101,7 @@ class PolicyNode(Node):
         # main thread): closing a ZeroMQ socket while another thread is inside recv aborts libzmq.
         self._client_lock = threading.Lock()
         self._closing = False
+        self.fatal: Exception | None = None  # what stopped the loop thread, raised by common.run
         self.spec: dict | None = None
         self.assembler: ObservationAssembler | None = None
         self.history: deque = deque()
@@ -477,12 +478,19 @@ class PolicyNode(Node):
                 continue
             self._wake.clear()
             with self._client_lock:
-                if self._closing:
-                    return
+                if self._closing or not self.context.ok():
+                    return  # closing, or Ctrl-C has shut ROS down: no step on a dead context
                 try:
                     self._step()
-                except Exception as exc:  # a bug must not silently stop the policy: say it, go on
-                    self._error(f"step: {type(exc).__name__}: {exc}")
+                except Exception as exc:  # a wrong parameter for the served policy, or a bug: the
+                    # node stops (common.run raises it after the executor returns), as a callback's
+                    # exception would, so bringup / launch see a failed node, not a silent one
+                    if self._closing or not self.context.ok():
+                        return  # Ctrl-C shut ROS down under a step in progress: that is the stop
+                    self.get_logger().fatal(f"{type(exc).__name__}: {exc}")
+                    self.fatal = exc
+                    self.context.try_shutdown()
+                    return
 
     def _step(self) -> None:
         if not self.enabled:

@@ -287,7 +287,7 @@ class SimRobotNode(LifecycleNode):
             if self.sim_time + 1e-9 >= self._next_frame[cam.name]:
                 self._next_frame[cam.name] = self.sim_time + 1.0 / cam.rate_hz
                 if self.pub_images[cam.name].get_subscription_count() == 0:
-                    continue  # nobody listens: no frame rendered (a quarter of this node's CPU)
+                    continue  # nobody listens: no frame rendered
                 pixels = self._renderers[cam.name].render(data, cam.name)
                 image = common.array_to_image(pixels, stamp, cam.name)
                 self._send(self.pub_images[cam.name], image, measured)

@@ -42,6 +42,30 @@ def near_home_demos(path: Path, episodes: int = 4, steps: int = 30) -> Path:
     return path
 
 
+def start_rlpd_learner(tmp_path: Path, robot_steps: int, *extra: str):
+    """`robot-rl learn --algo rlpd` on near-home demos, in its own process, once it has written the
+    explorer the server is to serve: (process, its log file, run dir, server and learner endpoints)."""
+    demos = near_home_demos(tmp_path / "demos.zarr")
+    run = tmp_path / "run"
+    server_ep, learner_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    log = open(tmp_path / "learner.log", "w")  # noqa: SIM115 - closed by the test
+    learner = subprocess.Popen(
+        [sys.executable, "-m", "robot_rl.cli", "learn", "--algo", "rlpd", "--data", str(demos)]
+        + ["--out", str(run), "--bind", learner_ep, "--server", server_ep, "--policy", "push"]
+        + ["--insecure-loopback", "--env-steps", str(robot_steps), "--utd", "1", "--no-progress"]
+        + ["--checkpoint-every", "1000", "--max-deviation", "0.05", *extra],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"),
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "explorer" / "explorer.yaml").exists():
+        assert learner.poll() is None and time.monotonic() < deadline, (tmp_path / "learner.log").read_text()
+        time.sleep(0.2)
+    return learner, log, run, server_ep, learner_ep
+
+
 def test_robot_episodes_train_the_learner_which_hot_updates_the_server(tmp_path):
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -52,27 +76,11 @@ def test_robot_episodes_train_the_learner_which_hot_updates_the_server(tmp_path)
     from robot_rl.serving.client import InferenceClient, ZmqTransport
     from robot_rl.training.checkpoint import load_checkpoint
 
-    demos = near_home_demos(tmp_path / "demos.zarr")
-    run = tmp_path / "run"
-    server_ep, learner_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     robot_steps, episode_steps = 100, 20
-    learner_log = open(tmp_path / "learner.log", "w")  # noqa: SIM115
-    learner = subprocess.Popen(
-        [sys.executable, "-m", "robot_rl.cli", "learn", "--algo", "rlpd", "--data", str(demos)]
-        + ["--out", str(run), "--bind", learner_ep, "--server", server_ep, "--policy", "push"]
-        + ["--insecure-loopback", "--env-steps", str(robot_steps), "--utd", "1", "--batch-size", "32"]
-        + ["--hidden", "32,32", "--weights-every", "10", "--checkpoint-every", "1000", "--no-progress"]
-        + ["--max-deviation", "0.05"],
-        cwd=ROOT,
-        stdout=learner_log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"),
+    learner, learner_log, run, server_ep, learner_ep = start_rlpd_learner(
+        tmp_path, robot_steps, "--batch-size", "32", "--hidden", "32,32", "--weights-every", "10"
     )
     read = lambda name: (tmp_path / name).read_text()  # noqa: E731
-    deadline = time.monotonic() + 120
-    while not (run / "explorer" / "explorer.yaml").exists():
-        assert learner.poll() is None and time.monotonic() < deadline, read("learner.log")
-        time.sleep(0.2)
     server = start_server(
         {"push": run / "explorer"}, server_ep, tmp_path / "server.log", extra=("--insecure-updates",)
     )
@@ -152,32 +160,16 @@ def test_a_served_reward_classifier_rewards_and_ends_the_robots_episodes(tmp_pat
     from robot_rl.data.store import EpisodeStore
     from robot_rl.models.reward_classifier import RewardClassifier, RewardClassifierConfig
 
-    demos = near_home_demos(tmp_path / "demos.zarr")
     classifier = RewardClassifier(RewardClassifierConfig(camera="front", image_size=96, channels=(8,)))
     with torch.no_grad():
         classifier.head.weight.zero_()
         classifier.head.bias.fill_(8.0)  # P(success) = 0.9997 for any frame
     clf_dir = classifier.save(tmp_path / "reward_clf")
-    run = tmp_path / "run"
-    server_ep, learner_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     robot_steps = 6
-    learner_log = open(tmp_path / "learner.log", "w")  # noqa: SIM115
-    learner = subprocess.Popen(
-        [sys.executable, "-m", "robot_rl.cli", "learn", "--algo", "rlpd", "--data", str(demos)]
-        + ["--out", str(run), "--bind", learner_ep, "--server", server_ep, "--policy", "push"]
-        + ["--insecure-loopback", "--env-steps", str(robot_steps), "--utd", "1", "--batch-size", "16"]
-        + ["--hidden", "16,16", "--weights-every", "100", "--checkpoint-every", "1000", "--no-progress"]
-        + ["--max-deviation", "0.05"],
-        cwd=ROOT,
-        stdout=learner_log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"),
+    learner, learner_log, run, server_ep, learner_ep = start_rlpd_learner(
+        tmp_path, robot_steps, "--batch-size", "16", "--hidden", "16,16", "--weights-every", "100"
     )
     read = lambda name: (tmp_path / name).read_text()  # noqa: E731
-    deadline = time.monotonic() + 120
-    while not (run / "explorer" / "explorer.yaml").exists():
-        assert learner.poll() is None and time.monotonic() < deadline, read("learner.log")
-        time.sleep(0.2)
     server = start_server(
         {"push": run / "explorer", "success": clf_dir},
         server_ep,

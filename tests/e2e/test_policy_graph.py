@@ -110,6 +110,31 @@ def test_policy_chunks_drive_the_sim_arm(tmp_path):
     assert server_code in (0, 130) and "Traceback" not in server_log, server_log
 
 
+def test_a_policy_node_asking_more_than_the_served_chunk_stops_the_graph(tmp_path):
+    """--action-horizon above the served policy's Ta is refused when the node learns the policy
+    (its loop thread's error ends the node, which ends bringup): not a graph left running that
+    never moves the arm."""
+    import time
+
+    ckpt = untrained_push_policy(tmp_path / "push_policy")  # Ta 8
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    server = start_server({"push": ckpt}, endpoint, tmp_path / "server.log")
+    graph = BringupProcess(
+        ["--policy", "push", "--server", endpoint, "--task", "push", "--action-horizon", "12"],
+        tmp_path / "bringup.log",
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while graph.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        code = graph.stop()
+        stop_server(server, tmp_path / "server.log")
+    log = graph.log()
+    assert code != 0, log[-3000:]
+    assert "parameter action_horizon 12 exceeds policy push's chunk of 8 actions" in log, log[-3000:]
+
+
 def plain_sim_outcomes(ckpt: Path, seeds: range, action_horizon: int) -> tuple[list[bool], int]:
     """Success per seed of the checkpoint in plain sim (robot_rl.training.evaluation), its chunk
     length overridden as `robot-rl eval --action-horizon` does (0: as saved); and that length."""
