@@ -130,9 +130,12 @@ class Monitor:
         self._poller.start()
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            self._rclpy.spin_once(self.node, timeout_sec=0.1)
+            self.spin_once()
         self._stop.set()
         self._poller.join()
+
+    def spin_once(self) -> None:
+        self._rclpy.spin_once(self.node, timeout_sec=0.1)
 
     def close(self) -> None:
         self._client.close()
@@ -218,7 +221,7 @@ def main() -> int:
             print("waiting for the robot's first episode (start-up, discovery, the learner's warm-up)...")
             deadline = time.monotonic() + 300
             while int(monitor.policy.get("episodes", 0)) < 1:
-                monitor._rclpy.spin_once(monitor.node, timeout_sec=0.1)
+                monitor.spin_once()
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs.values()):
                     raise RuntimeError("no episode reached the learner:\n" + _tail(tmp / "bringup.log"))
             monitor.controller.clear()
