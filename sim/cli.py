@@ -33,6 +33,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
 
@@ -62,6 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     collect.add_argument("--image-size", type=_positive, default=96)
     collect.add_argument("--seed", type=int, default=0)
     collect.add_argument("--successes-only", action="store_true", help="drop failed episodes")
+    collect.add_argument(
+        "--execution-noise",
+        type=_non_negative,
+        default=0.0,
+        metavar="RAD",
+        help="DART: execute the expert's joint targets plus Gaussian noise of this std, record the "
+        "expert's own action (behaviour-cloning data; 0: off)",
+    )
     collect.set_defaults(_sim=_collect)
 
 
@@ -145,7 +160,7 @@ def _collect(args) -> int:
     for e in bar:
         seed = args.seed + e
         expert = make_expert(args.task, args.quality, seed=seed, hardware=env.config.hardware)
-        steps, success = rollout_episode(env, expert, seed)
+        steps, success = rollout_episode(env, expert, seed, execution_noise=args.execution_noise)
         successes += success
         if args.successes_only and not success:
             continue

@@ -17,19 +17,32 @@ import numpy as np
 from robot_rl import keys
 
 
-def rollout_episode(env, expert, seed: int, record: bool = True) -> tuple[dict[str, np.ndarray], bool]:
+def rollout_episode(
+    env, expert, seed: int, record: bool = True, execution_noise: float = 0.0
+) -> tuple[dict[str, np.ndarray], bool]:
     """Run `expert` in `env` from reset(seed) until termination or truncation.
 
     Recorded per step t: the observation o_t, the action a_t taken from it, the reward r_t and
     terminal flag that followed. Returns ({} when record=False, success of the last step).
+
+    execution_noise > 0 (DART, Laskey et al. 2017): the arm executes the expert's joint targets
+    plus Gaussian noise of this std (rad; the gripper command is left alone) while the expert's
+    own action is what is recorded, so the demonstrations show how the expert recovers from the
+    small errors a cloned policy makes. The noise is drawn from a generator seeded by `seed`.
+    Such data is for behaviour cloning: the recorded action is not the one that moved the arm.
     """
     obs, info = env.reset(seed=seed)
     expert.reset()
     rows: dict[str, list] = {}
     success = False
+    noise_rng = np.random.default_rng([seed, 0xDA27])
     while True:
         action = expert.act(obs)
-        next_obs, reward, terminated, truncated, info = env.step(action)
+        executed = action
+        if execution_noise > 0:
+            executed = np.array(action, dtype=np.float64, copy=True)
+            executed[:-1] += noise_rng.normal(0.0, execution_noise, executed.shape[0] - 1)
+        next_obs, reward, terminated, truncated, info = env.step(executed)
         if record:
             for key, value in obs.items():
                 rows.setdefault(key, []).append(value)

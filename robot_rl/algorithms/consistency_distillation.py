@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from robot_rl import keys
 from robot_rl.algorithms.diffusion_bc import lr_at
 from robot_rl.policies.diffusion import OBS, DiffusionPolicy, SamplerConfig
 from robot_rl.training.checkpoint import load_optimizer_tensors, optimizer_tensors
@@ -117,7 +116,7 @@ class ConsistencyDistillation:
         """Consistency loss of the EMA student, and the error of its one-step actions vs the demo."""
         loss = self._loss(batch, self.ema)
         cond = self.ema.encode_obs(batch[OBS])
-        x0 = self.ema.normalize(keys.ACTION, batch[keys.ACTION].to(cond.dtype))
+        x0 = self.ema.normalized_actions(batch, cond)
         t = torch.full((x0.shape[0],), self.teacher.config.num_train_timesteps - 1, device=x0.device)
         one_step = self.ema.consistency(torch.randn_like(x0), t, cond).clamp(-1, 1)
         return {"loss": float(loss), "one_step_mse": float(nn.functional.mse_loss(one_step, x0))}
@@ -128,7 +127,7 @@ class ConsistencyDistillation:
             cond_teacher = self.teacher.encode_obs(batch[OBS])
             cond_target = self.target.encode_obs(batch[OBS])
         cond = student.encode_obs(batch[OBS])
-        x0 = student.normalize(keys.ACTION, batch[keys.ACTION].to(cond.dtype))
+        x0 = student.normalized_actions(batch, cond)
         b = x0.shape[0]
         n = torch.randint(0, self.config.grid_steps, (b,))
         t, s = self.grid[n + 1].to(device), self.grid[n].to(device)

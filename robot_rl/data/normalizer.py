@@ -61,6 +61,36 @@ def compute_stats(
     return out
 
 
+def relative_action_stats(
+    store: EpisodeStore, action_key: str, ref_key: str, obs_horizon: int, pred_horizon: int
+) -> KeyStats:
+    """Stats of actions relative to the state `ref_key` at the step they are predicted from.
+
+    A policy with relative actions (DiffusionPolicy's relative_action_key) predicts, from step t,
+    a[t + j] - s[t] for j in [-(To - 1), Tp - To] (the window SequenceDataset cuts, edges padded
+    with the first and last action, which other offsets already cover); the leading dimensions
+    of the action are shifted, the rest (the gripper) stay absolute. Computed over every
+    committed episode; not cached in the store (it depends on the horizons).
+    """
+    parts = []
+    for i in range(store.num_episodes):
+        ep = store.episode(i, (action_key, ref_key))
+        a, ref = ep[action_key].astype(np.float64), ep[ref_key].astype(np.float64)
+        if ref.ndim != 2 or ref.shape[1] > a.shape[1]:
+            raise DataError(
+                f"{store.path}: {ref_key!r} {ref.shape[1:]} cannot be subtracted from {action_key!r}"
+            )
+        k, n = ref.shape[1], len(a)
+        for j in range(-(obs_horizon - 1), pred_horizon - obs_horizon + 1):
+            shifted = a[np.clip(np.arange(n) + j, 0, n - 1)].copy()
+            shifted[:, :k] -= ref
+            parts.append(shifted)
+    if not parts:
+        raise DataError(f"{store.path}: no episodes to compute normalizer statistics from")
+    x = np.concatenate(parts)
+    return KeyStats(*(np.asarray(v, np.float32) for v in (x.min(0), x.max(0), x.mean(0), x.std(0))))
+
+
 def load_or_compute_stats(store: EpisodeStore, keys_: list[str] | tuple[str, ...]) -> dict[str, KeyStats]:
     """Stats saved with the dataset when they cover every step; computed (and saved, when
     the store is writable) otherwise."""

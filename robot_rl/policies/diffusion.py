@@ -101,6 +101,10 @@ class DiffusionPolicyConfig:
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: Literal["epsilon", "sample"] = "epsilon"
     clip_sample: bool = True
+    # Relative actions: the state key (e.g. joint_pos) whose value at the current step is subtracted
+    # from the leading action dimensions before normalizing, and added back after sampling, so the
+    # network predicts motion from where the arm is rather than absolute targets. "" = absolute.
+    relative_action_key: str = ""
     unet: UNetConfig = field(default_factory=UNetConfig)
     vision: VisionConfig = field(default_factory=VisionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
@@ -121,6 +125,19 @@ class DiffusionPolicyConfig:
             ):
                 raise ValueError(
                     f"obs_spec.{key}: images must be uint8 (H, W, 3), got {feat.dtype} {feat.shape}"
+                )
+        rel = self.relative_action_key
+        if rel:
+            feat = self.obs_spec.get(rel)
+            if (
+                feat is None
+                or keys.is_image_key(rel)
+                or len(feat.shape) != 1
+                or feat.shape[0] > self.action_dim
+            ):
+                raise ValueError(
+                    f"relative_action_key {rel!r} must name a 1-D state key of obs_spec with at most "
+                    f"action_dim={self.action_dim} values (obs_spec: {sorted(self.obs_spec)})"
                 )
 
     @property
@@ -232,19 +249,21 @@ class DiffusionPolicy(nn.Module):
             raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {shape} (B, Tp, A)")
         gen = self.generator
         denoise = self._consistency_fn(cond) if cfg.sampler.kind == "consistency" else self._denoise_fn(cond)
+        ref = self.action_reference(obs).to(cond.device, cond.dtype)
         prev = self._prev_chunk
         if noise is not None:
             x = noise.to(cond.device, cond.dtype)
             x = self._sampler(denoise, x) if cfg.sampler.kind == "ddim" else self._sampler(denoise, x, gen)
         elif cfg.sampler.warm_start and prev is not None and prev.shape == shape:
-            ta = cfg.action_horizon
+            ta = cfg.action_horizon  # prev: the last chunk in raw units, re-expressed from here
             shifted = torch.cat([prev[:, ta:], prev[:, -1:].expand(b, ta, cfg.action_dim)], dim=1)
+            shifted = self.normalize(keys.ACTION, shifted - ref)
             x = self._sampler.warm(denoise, shifted, cfg.sampler.warm_start_steps, gen)
         else:
             x = torch.randn(shape, generator=gen, device=cond.device, dtype=cond.dtype)
             x = self._sampler(denoise, x) if cfg.sampler.kind == "ddim" else self._sampler(denoise, x, gen)
-        self._prev_chunk = x if cfg.sampler.warm_start else None
-        actions = self.unnormalize(keys.ACTION, x)
+        actions = self.unnormalize(keys.ACTION, x) + ref
+        self._prev_chunk = actions if cfg.sampler.warm_start else None
         start = cfg.obs_horizon - 1
         return actions[:, start : start + cfg.action_horizon]
 
@@ -252,7 +271,7 @@ class DiffusionPolicy(nn.Module):
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """DDPM loss: noise the normalized action sequence at a random step, predict noise (or x0)."""
         cond = self.encode_obs(batch[OBS])
-        x0 = self.normalize(keys.ACTION, batch[keys.ACTION].to(cond.device, cond.dtype))
+        x0 = self.normalized_actions(batch, cond)
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.config.num_train_timesteps, (x0.shape[0],), device=x0.device)
         noisy = self.noise_scheduler.add_noise(x0, noise, t)
@@ -262,6 +281,19 @@ class DiffusionPolicy(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.compute_loss(batch)
+
+    def normalized_actions(self, batch: dict, cond: torch.Tensor) -> torch.Tensor:
+        """A training batch's action sequence (B, Tp, A) as the network sees it (relative, normalized)."""
+        ref = self.action_reference(batch[OBS]).to(cond.device, cond.dtype)
+        return self.normalize(keys.ACTION, batch[keys.ACTION].to(cond.device, cond.dtype) - ref)
+
+    def action_reference(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, 1, A): what is subtracted from raw actions before normalizing (zeros when absolute)."""
+        key = self.config.relative_action_key
+        if not key:
+            return torch.zeros((), device=self.device)
+        now = obs[key][:, -1].float()  # (B, k): the current step of the observation window
+        return nn.functional.pad(now, (0, self.config.action_dim - now.shape[-1]))[:, None]
 
     def encode_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Observation window -> global condition (B, To * features)."""

@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--pred-horizon", type=int, default=16, help="Tp")
     p.add_argument("--action-horizon", type=int, default=8, help="Ta")
     p.add_argument(
+        "--relative-to",
+        default="",
+        metavar="KEY",
+        help="predict actions relative to this state key at the current step (e.g. joint_pos); "
+        "default: absolute targets",
+    )
+    p.add_argument(
         "--down-dims",
         default="64,128,256",
         help="U-Net channels per level (256,512,1024 is diffusion_policy's 63M)",
@@ -116,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         pred_horizon=args.pred_horizon,
         action_horizon=args.action_horizon,
         num_train_timesteps=args.diffusion_steps,
+        relative_action_key=args.relative_to,
         unet=UNetConfig(down_dims=tuple(int(d) for d in _split(args.down_dims))),
         vision=VisionConfig(crop_shape=(args.crop, args.crop)),
         sampler=SamplerConfig(kind="ddim", num_steps=args.inference_steps),
@@ -188,9 +196,15 @@ def make_evaluator(task: str, episodes: int, workers: int, policy_cfg):
 
 def _fit_normalizer(policy, store, state_keys) -> None:
     from robot_rl import keys
-    from robot_rl.data.normalizer import Normalizer
+    from robot_rl.data.normalizer import Normalizer, load_or_compute_stats, relative_action_stats
 
-    norm = Normalizer.from_store(store, {k: "minmax" for k in [*state_keys, keys.ACTION]})
+    stats = load_or_compute_stats(store, [*state_keys, keys.ACTION])
+    cfg = policy.config
+    if cfg.relative_action_key:
+        stats[keys.ACTION] = relative_action_stats(
+            store, keys.ACTION, cfg.relative_action_key, cfg.obs_horizon, cfg.pred_horizon
+        )
+    norm = Normalizer.from_stats(stats, "minmax")
     policy.set_normalization(norm.scale, norm.offset)
 
 

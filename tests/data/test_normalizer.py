@@ -62,3 +62,35 @@ def test_stats_are_recomputed_after_new_episodes(tmp_path):
     store.append_episode(ep)
     again = load_or_compute_stats(store, [keys.REWARD])[keys.REWARD]
     assert again.max == 100.0 and first.max < 100.0
+
+
+def test_relative_action_stats_cover_every_training_window(tmp_path):
+    from robot_rl.data.normalizer import relative_action_stats
+    from robot_rl.data.sequence import SequenceConfig, SequenceDataset
+
+    store = EpisodeStore.create(tmp_path / "r.zarr")
+    eps = [make_episode(i, length=12 + 3 * i) for i in range(5)]
+    for i, ep in enumerate(eps):  # each episode far from the others in joint space
+        ep[keys.JOINT_POS] += 5.0 * i
+        ep[keys.ACTION][:, :6] += 5.0 * i
+        store.append_episode(ep)
+    st = relative_action_stats(store, keys.ACTION, keys.JOINT_POS, obs_horizon=2, pred_horizon=8)
+    ds = SequenceDataset(
+        tmp_path / "r.zarr",
+        SequenceConfig(horizon=8, n_obs_steps=2, n_action_steps=4, obs_keys=(keys.JOINT_POS,), val_ratio=0.0),
+        split="all",
+    )
+    rel = []
+    for i in range(len(ds)):
+        w = ds[i]
+        a = np.asarray(w[keys.ACTION], np.float64).copy()
+        a[:, :6] -= np.asarray(w["obs"][keys.JOINT_POS][-1], np.float64)
+        rel.append(a)
+    rel = np.concatenate(rel)
+    assert (rel.min(0) >= st.min - 1e-6).all() and (rel.max(0) <= st.max + 1e-6).all()
+    # Not just wide: the gripper (absolute) range is exactly the actions' range, and the joint
+    # offsets span what a window's random walk covers (under 1 rad), not the 20 rad between episodes.
+    a = np.concatenate([ep[keys.ACTION] for ep in eps])
+    np.testing.assert_allclose(st.min[6], a[:, 6].min(), rtol=1e-6)
+    np.testing.assert_allclose(st.max[6], a[:, 6].max(), rtol=1e-6)
+    assert (st.max[:6] - st.min[:6] < 1.0).all() and (a[:, :6].max(0) - a[:, :6].min(0) > 20).all()

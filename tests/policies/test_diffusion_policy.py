@@ -158,3 +158,53 @@ def test_tampered_or_truncated_checkpoints_are_refused(tmp_path):
         load_policy(path)
     with pytest.raises(CheckpointError, match="no checkpoint directory"):
         load_policy(tmp_path / "missing")
+
+
+def test_relative_actions_are_predicted_from_the_current_joint_positions(tmp_path):
+    """Same weights, same noise: the relative policy's chunk is the absolute one's shifted by
+    the joint positions at the current step (the gripper dimension stays as it is)."""
+    absolute, relative = _policy(), _policy(relative_action_key=keys.JOINT_POS)
+    relative.load_state_dict(absolute.state_dict())
+    obs = _obs()
+    outs = []
+    for p in (absolute, relative):
+        p.generator = torch.Generator().manual_seed(3)
+        outs.append(p.predict_action(obs))
+    now = obs[keys.JOINT_POS][:, -1]
+    torch.testing.assert_close(outs[1][..., :6], outs[0][..., :6] + now[:, None], atol=1e-5, rtol=0)
+    torch.testing.assert_close(outs[1][..., 6], outs[0][..., 6])
+    # The training target is the shifted action: a demo that holds the current joints has
+    # the same loss under the relative policy as an all-zero one under the absolute policy.
+    hold = torch.cat([now[:, None].expand(3, 8, 6), torch.zeros(3, 8, 1)], dim=-1)
+    for p in (absolute, relative):
+        p.train()
+    torch.manual_seed(7)
+    loss_rel = relative.compute_loss({"obs": obs, keys.ACTION: hold})
+    torch.manual_seed(7)
+    loss_abs = absolute.compute_loss({"obs": obs, keys.ACTION: torch.zeros(3, 8, 7)})
+    torch.testing.assert_close(loss_rel, loss_abs)
+    # Saved and loaded with its setting.
+    back = load_policy(relative.save(tmp_path / "rel"))
+    assert back.config.relative_action_key == keys.JOINT_POS
+
+
+def test_relative_warm_start_re_expresses_the_previous_chunk_from_the_new_position():
+    cfg = SamplerConfig(kind="ddim", num_steps=10, warm_start=True, warm_start_steps=3)
+    p = _policy(relative_action_key=keys.JOINT_POS, sampler=cfg)
+    obs = _obs(1)
+    p.predict_action(obs)
+    previous = p._prev_chunk.clone()  # the whole Tp chunk, raw and absolute
+    starts = []
+    warm = p._sampler.warm
+    p._sampler.warm = lambda denoise, x, k, gen: starts.append(x.clone()) or warm(denoise, x, k, gen)
+    moved = {**obs, keys.JOINT_POS: obs[keys.JOINT_POS] + 0.3}
+    p.predict_action(moved)
+    # Warm start begins from the previous chunk shifted by Ta, in the frame of the new position.
+    shifted = torch.cat([previous[:, 4:], previous[:, -1:].expand(1, 4, 7)], dim=1)
+    ref = torch.nn.functional.pad(moved[keys.JOINT_POS][:, -1], (0, 1))[:, None]
+    torch.testing.assert_close(starts[0], p.normalize(keys.ACTION, shifted - ref))
+
+
+def test_relative_action_key_must_be_a_state_key_of_the_policy():
+    with pytest.raises(ValueError, match="relative_action_key 'ee_pos'"):
+        _policy(relative_action_key=keys.EE_POS)

@@ -38,3 +38,38 @@ def test_unknown_task_or_quality_is_named():
         make_expert("stack")
     with pytest.raises(ValueError, match="sloppy"):
         make_expert("push", quality="sloppy")
+
+
+def test_execution_noise_moves_the_arm_off_the_expert_path_but_records_the_experts_action():
+    """DART collection: the arm executes noisy targets; the recorded action is what the expert
+    asked for from the state it was in (so it recovers), reproducibly for a seed."""
+    env = sim.make_env("push")
+    clean, _ = rollout_episode(env, make_expert("push", "expert", seed=7), 7)
+
+    class Recording:
+        def __init__(self):
+            self.inner, self.asked = make_expert("push", "expert", seed=7), []
+
+        def reset(self):
+            self.inner.reset()
+
+        def act(self, obs):
+            self.asked.append(self.inner.act(obs))
+            return self.asked[-1]
+
+    expert = Recording()
+    noisy, success = rollout_episode(env, expert, 7, execution_noise=0.03)
+    again, _ = rollout_episode(env, make_expert("push", "expert", seed=7), 7, execution_noise=0.03)
+    assert success
+    np.testing.assert_array_equal(noisy[keys.ACTION], np.stack(expert.asked).astype(np.float32))
+    np.testing.assert_array_equal(noisy[keys.ACTION], again[keys.ACTION])
+    # The executed targets were not the recorded ones: the joints the arm reached differ.
+    n = min(len(clean[keys.JOINT_POS]), len(noisy[keys.JOINT_POS]))
+    assert np.abs(noisy[keys.JOINT_POS][1:n] - clean[keys.JOINT_POS][1:n]).max() > 0.01
+    # The arm tracked the noisy targets: it lands further from the recorded ones than in the clean run.
+    reached = noisy[keys.JOINT_POS][1:, :6]
+    asked = noisy[keys.ACTION][:-1, :6]
+    assert (
+        np.abs(reached - asked).mean()
+        > np.abs(clean[keys.JOINT_POS][1:, :6] - clean[keys.ACTION][:-1, :6]).mean()
+    )

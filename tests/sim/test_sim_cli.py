@@ -37,3 +37,22 @@ def test_bad_arguments_fail_cleanly(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sim", "collect", "--task", "reach", "--out", str(tmp_path / "x.zarr"), "--cameras", "top"])
     assert "unknown 'top'" in capsys.readouterr().err
+
+
+def test_negative_execution_noise_is_refused(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "sim",
+                "collect",
+                "--task",
+                "reach",
+                "--out",
+                str(tmp_path / "x.zarr"),
+                "--execution-noise",
+                "-1",
+            ]
+        )
+    assert "--execution-noise" in capsys.readouterr().err and not (tmp_path / "x.zarr").exists()
