@@ -40,6 +40,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
 
@@ -76,6 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="RAD",
         help="DART: execute the expert's joint targets plus Gaussian noise of this std, record the "
         "expert's own action (behaviour-cloning data; 0: off)",
+    )
+    collect.add_argument(
+        "--steps-after-success",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="keep the expert going N steps past the first success, so demos show the task "
+        "finished rather than stopped at the success threshold (0: end on success)",
     )
     collect.set_defaults(_sim=_collect)
 
@@ -150,7 +165,12 @@ def _collect(args) -> int:
     from sim.experts import make_expert
     from sim.rollout import rollout_episode
 
-    env = sim.make_env(args.task, cameras=args.cameras, image_size=args.image_size)
+    env = sim.make_env(
+        args.task,
+        cameras=args.cameras,
+        image_size=args.image_size,
+        terminate_on_success=args.steps_after_success == 0,
+    )
     if args.out.exists():
         store = EpisodeStore.open(args.out, mode="a")
     else:
@@ -160,7 +180,13 @@ def _collect(args) -> int:
     for e in bar:
         seed = args.seed + e
         expert = make_expert(args.task, args.quality, seed=seed, hardware=env.config.hardware)
-        steps, success = rollout_episode(env, expert, seed, execution_noise=args.execution_noise)
+        steps, success = rollout_episode(
+            env,
+            expert,
+            seed,
+            execution_noise=args.execution_noise,
+            steps_after_success=args.steps_after_success,
+        )
         successes += success
         if args.successes_only and not success:
             continue

@@ -18,7 +18,12 @@ from robot_rl import keys
 
 
 def rollout_episode(
-    env, expert, seed: int, record: bool = True, execution_noise: float = 0.0
+    env,
+    expert,
+    seed: int,
+    record: bool = True,
+    execution_noise: float = 0.0,
+    steps_after_success: int = 0,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Run `expert` in `env` from reset(seed) until termination or truncation.
 
@@ -30,12 +35,23 @@ def rollout_episode(
     own action is what is recorded, so the demonstrations show how the expert recovers from the
     small errors a cloned policy makes. The noise is drawn from a generator seeded by `seed`.
     Such data is for behaviour cloning: the recorded action is not the one that moved the arm.
+
+    steps_after_success > 0: the expert keeps going for that many steps past the first success
+    (the env must be made with terminate_on_success=False), so the demonstration shows the
+    task finished (the cube pushed home, held up) rather than stopped at the success threshold,
+    where a cloned policy then learns to stop too. The episode's last step is marked terminal
+    when it is a success; the returned success is that of the last step.
     """
+    if steps_after_success < 0:
+        raise ValueError(f"steps_after_success must be >= 0, got {steps_after_success}")
+    if steps_after_success and env.config.terminate_on_success:
+        raise ValueError("steps_after_success needs an env made with terminate_on_success=False")
     obs, info = env.reset(seed=seed)
     expert.reset()
     rows: dict[str, list] = {}
     success = False
     noise_rng = np.random.default_rng([seed, 0xDA27])
+    remaining = None  # steps still to run after the first success
     while True:
         action = expert.act(obs)
         executed = action
@@ -43,14 +59,22 @@ def rollout_episode(
             executed = np.array(action, dtype=np.float64, copy=True)
             executed[:-1] += noise_rng.normal(0.0, execution_noise, executed.shape[0] - 1)
         next_obs, reward, terminated, truncated, info = env.step(executed)
+        success, finished = bool(info["is_success"]), False
+        if steps_after_success:
+            if remaining is None and success:
+                remaining = steps_after_success
+            elif remaining is not None:
+                remaining -= 1
+            finished = remaining == 0
+            terminated = finished and success
         if record:
             for key, value in obs.items():
                 rows.setdefault(key, []).append(value)
             rows.setdefault(keys.ACTION, []).append(np.asarray(action, dtype=np.float32))
             rows.setdefault(keys.REWARD, []).append(np.float32(reward))
             rows.setdefault(keys.TERMINAL, []).append(bool(terminated))
-        obs, success = next_obs, bool(info["is_success"])
-        if terminated or truncated:
+        obs = next_obs
+        if terminated or truncated or finished:
             break
     return {k: np.stack(v) for k, v in rows.items()}, success
 

@@ -73,3 +73,30 @@ def test_execution_noise_moves_the_arm_off_the_expert_path_but_records_the_exper
         np.abs(reached - asked).mean()
         > np.abs(clean[keys.JOINT_POS][1:, :6] - clean[keys.ACTION][:-1, :6]).mean()
     )
+
+
+@pytest.mark.parametrize("task", ["push", "lift"])
+def test_steps_after_success_show_the_task_finished(task):
+    """Past the threshold the expert keeps going (push: the cube on toward the goal's centre,
+    then held; lift: the cube on up), for exactly the asked number of steps, terminal on the
+    last one."""
+    stopped, _ = rollout_episode(sim.make_env(task), make_expert(task, "expert", seed=0), 0)
+    env = sim.make_env(task, terminate_on_success=False)
+    steps, success = rollout_episode(env, make_expert(task, "expert", seed=0), 0, steps_after_success=10)
+    assert success
+    assert len(steps[keys.ACTION]) == len(stopped[keys.ACTION]) + 10
+    assert steps[keys.TERMINAL][-1] and not steps[keys.TERMINAL][:-1].any()
+    first, last = stopped[keys.OBJECT_POSE][-1], steps[keys.OBJECT_POSE][-1]
+    if task == "push":
+        goal = steps[keys.GOAL_POS][-1]
+        assert np.linalg.norm(last[:2] - goal[:2]) < np.linalg.norm(first[:2] - goal[:2]) - 0.01
+    else:
+        assert last[2] > first[2] + 0.03
+
+
+def test_steps_after_success_need_an_env_that_does_not_end_on_success():
+    env = sim.make_env("push")
+    with pytest.raises(ValueError, match="terminate_on_success=False"):
+        rollout_episode(env, make_expert("push", "expert", seed=0), 0, steps_after_success=5)
+    with pytest.raises(ValueError, match="steps_after_success"):
+        rollout_episode(env, make_expert("push", "expert", seed=0), 0, steps_after_success=-1)

@@ -56,3 +56,21 @@ def test_negative_execution_noise_is_refused(tmp_path, capsys):
             ]
         )
     assert "--execution-noise" in capsys.readouterr().err and not (tmp_path / "x.zarr").exists()
+
+
+def test_steps_after_success_are_recorded(tmp_path):
+    out = tmp_path / "push.zarr"
+    args = ["sim", "collect", "--task", "push", "--episodes", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert main([*args[:-1], str(tmp_path / "after.zarr"), "--steps-after-success", "5"]) == 0
+    plain, after = EpisodeStore.open(out), EpisodeStore.open(tmp_path / "after.zarr")
+    assert after.num_steps == plain.num_steps + 5 and after.episode_meta(0).success is True
+
+
+def test_negative_steps_after_success_are_refused(tmp_path, capsys):
+    import pytest
+
+    out = tmp_path / "x.zarr"
+    with pytest.raises(SystemExit):
+        main(["sim", "collect", "--task", "push", "--out", str(out), "--steps-after-success", "-2"])
+    assert "--steps-after-success" in capsys.readouterr().err and not out.exists()
