@@ -1,9 +1,12 @@
 """`robot-rl distill --teacher CKPT --data demos.zarr --out runs/push_student`: one-step student.
 
-Consistency distillation (robot_rl/algorithms/consistency_distillation.py) of a trained
-diffusion policy on the same demonstrations, through the same trainer: progress bar,
-validation loss, TensorBoard, checkpoints and resume. The student in OUT/policy has the
-teacher's interface; `--student-steps` sets its default number of sampling steps (1).
+A trained diffusion policy distilled on the observations of the same demonstrations, through
+the same trainer: progress bar, validation loss, TensorBoard, checkpoints and resume.
+`--method consistency` (default): consistency distillation
+(robot_rl/algorithms/consistency_distillation.py); `--method direct`: the student regresses the
+teacher's K-step DDIM sample from the same noise (robot_rl/algorithms/direct_distillation.py).
+The student in OUT/policy has the teacher's interface; `--student-steps` sets its default
+number of sampling steps (1).
 """
 
 from __future__ import annotations
@@ -19,7 +22,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_data_arguments(parser)
     parser.add_argument(
-        "--grid-steps", type=int, default=20, help="teacher DDIM steps the student learns to jump"
+        "--method",
+        choices=("consistency", "direct"),
+        default="consistency",
+        help="consistency distillation, or direct regression of the teacher's DDIM samples",
+    )
+    parser.add_argument(
+        "--grid-steps",
+        type=int,
+        default=20,
+        help="consistency: teacher DDIM steps the student learns to jump",
+    )
+    parser.add_argument(
+        "--teacher-steps",
+        type=int,
+        default=0,
+        help="direct: DDIM steps of the teacher's sampler (0: the teacher's own setting)",
     )
     parser.add_argument("--student-steps", type=int, default=1, help="sampling steps of the saved student")
     parser.add_argument(
@@ -43,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
         ConsistencyDistillation,
         ConsistencyDistillationConfig,
     )
+    from robot_rl.algorithms.direct_distillation import DirectDistillation, DirectDistillationConfig
     from robot_rl.policies import load_policy
     from robot_rl.training.cli import _device, _plain, _train
 
     teacher = load_policy(args.teacher, device=str(_device(args.device)))
-    cfg = ConsistencyDistillationConfig(
+    common = dict(
         grid_steps=args.grid_steps,
         student_steps=args.student_steps,
         target_decay=args.target_decay,
@@ -55,9 +74,15 @@ def run(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup,
         total_steps=args.steps,
     )
-    algo = ConsistencyDistillation(teacher, cfg)
+    if args.method == "direct":
+        steps = args.teacher_steps or teacher.config.sampler.num_steps
+        cfg = DirectDistillationConfig(**common, teacher_steps=steps)
+        algo = DirectDistillation(teacher, cfg)
+    else:
+        cfg = ConsistencyDistillationConfig(**common)
+        algo = ConsistencyDistillation(teacher, cfg)
     run_config = {
-        "learner": "consistency_distillation",
+        "learner": f"{args.method}_distillation",
         "teacher": str(args.teacher),
         "data": str(args.data),
         "distill": _plain(cfg),
