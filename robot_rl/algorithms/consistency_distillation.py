@@ -63,6 +63,8 @@ def make_student(teacher: DiffusionPolicy, steps: int) -> DiffusionPolicy:
 
 
 class ConsistencyDistillation:
+    uses_target = True  # the loss reads the slow target network (subclasses may not)
+
     def __init__(
         self,
         teacher: DiffusionPolicy,
@@ -105,7 +107,8 @@ class ConsistencyDistillation:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        ema_update(self.target, self.model, cfg.target_decay)
+        if self.uses_target:
+            ema_update(self.target, self.model, cfg.target_decay)
         decay = ema_decay(self.step, cfg.ema_power, cfg.ema_max_decay)
         ema_update(self.ema, self.model, decay)
         self.step += 1

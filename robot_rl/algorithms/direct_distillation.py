@@ -43,6 +43,8 @@ class DirectDistillationConfig(ConsistencyDistillationConfig):
 
 
 class DirectDistillation(ConsistencyDistillation):
+    uses_target = False  # the teacher's sample is the target; the inherited target net stays idle
+
     def __init__(
         self, teacher: DiffusionPolicy, config: DirectDistillationConfig = DirectDistillationConfig()
     ):
