@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robot_rl.cli_types import non_negative_float, non_negative_int, positive_int
+
 TASKS = ("reach", "push", "lift", "insertion")
 QUALITIES = ("expert", "medium", "poor")
 
@@ -26,33 +28,13 @@ def _csv(choices):
     return parse
 
 
-def _int_at_least(low: int):
-    def integer(text: str) -> int:
-        value = int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-
-    return integer
-
-
-_positive, _non_negative_int = _int_at_least(1), _int_at_least(0)
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
 
     view = sub.add_parser("view", help="render the front, wrist and an overview camera into one PNG")
     view.add_argument("--task", choices=TASKS, default="push")
     view.add_argument("--out", type=Path, default=Path("view.png"))
-    view.add_argument("--size", type=_positive, default=256, help="pixels per view (square)")
+    view.add_argument("--size", type=positive_int, default=256, help="pixels per view (square)")
     view.add_argument("--seed", type=int, default=0)
     view.add_argument("--video", type=Path, default=None, help="also write an mp4 of an expert episode")
     view.add_argument("--fast", action="store_true", help="training render settings (no shadows, no MSAA)")
@@ -61,23 +43,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     experts = sub.add_parser("experts", help="success rates of the scripted experts over seeded episodes")
     experts.add_argument("--tasks", type=_csv(TASKS), default=TASKS)
     experts.add_argument("--qualities", type=_csv(QUALITIES), default=QUALITIES)
-    experts.add_argument("--episodes", type=_positive, default=100)
+    experts.add_argument("--episodes", type=positive_int, default=100)
     experts.add_argument("--seed", type=int, default=0)
-    experts.add_argument("--workers", type=_positive, default=1, help="parallel processes")
+    experts.add_argument("--workers", type=positive_int, default=1, help="parallel processes")
     experts.set_defaults(_sim=_experts)
 
     collect = sub.add_parser("collect", help="roll out a scripted expert into an episode store (zarr)")
     collect.add_argument("--task", choices=TASKS, required=True)
-    collect.add_argument("--episodes", type=_positive, default=100)
+    collect.add_argument("--episodes", type=positive_int, default=100)
     collect.add_argument("--quality", choices=QUALITIES, default="expert")
     collect.add_argument("--out", type=Path, required=True, help="episode store; appended to if it exists")
     collect.add_argument("--cameras", type=_csv(("front", "wrist")), default=())
-    collect.add_argument("--image-size", type=_positive, default=96)
+    collect.add_argument("--image-size", type=positive_int, default=96)
     collect.add_argument("--seed", type=int, default=0)
     collect.add_argument("--successes-only", action="store_true", help="drop failed episodes")
     collect.add_argument(
         "--execution-noise",
-        type=_non_negative,
+        type=non_negative_float,
         default=0.0,
         metavar="RAD",
         help="DART: execute the expert's joint targets plus Gaussian noise of this std, record the "
@@ -85,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     collect.add_argument(
         "--steps-after-success",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="keep the expert going N steps past the first success, so demos show the task "

@@ -75,7 +75,8 @@ class ConsistencyDistillation:
         self.config = config
         self.teacher = teacher.eval().requires_grad_(False)
         self.model = make_student(teacher, config.student_steps).train()
-        self.target = self.model.clone().eval().requires_grad_(False)
+        # The slow target network, only where the loss reads it.
+        self.target = self.model.clone().eval().requires_grad_(False) if self.uses_target else None
         self.ema = self.model.clone().eval().requires_grad_(False)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -146,14 +147,17 @@ class ConsistencyDistillation:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         out = {}
-        for name in ("model", "target", "ema"):
+        for name in self._networks():
             out.update({f"{name}.{k}": v for k, v in getattr(self, name).state_dict().items()})
         out.update(optimizer_tensors(self.optimizer, "optim"))
         out["step"] = torch.tensor(self.step, dtype=torch.int64)
         return out
 
+    def _networks(self) -> tuple[str, ...]:
+        return ("model", "target", "ema") if self.uses_target else ("model", "ema")
+
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        for name in ("model", "target", "ema"):
+        for name in self._networks():
             prefix = f"{name}."
             getattr(self, name).load_state_dict(
                 {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -43,7 +43,7 @@ class DirectDistillationConfig(ConsistencyDistillationConfig):
 
 
 class DirectDistillation(ConsistencyDistillation):
-    uses_target = False  # the teacher's sample is the target; the inherited target net stays idle
+    uses_target = False  # the teacher's sample is the target: no target network is kept or saved
 
     def __init__(
         self, teacher: DiffusionPolicy, config: DirectDistillationConfig = DirectDistillationConfig()

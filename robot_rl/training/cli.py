@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from robot_rl.cli_types import non_negative_int, positive_float, positive_int
+
 DEFAULT_STATE_KEYS = ("joint_pos", "gripper_pos", "ee_pos", "object_pose", "goal_pos")
 
 
@@ -26,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cameras", default="", help="comma-separated cameras for image observations, e.g. front,wrist"
     )
-    p.add_argument("--obs-horizon", type=int, default=2, help="To")
-    p.add_argument("--pred-horizon", type=int, default=16, help="Tp")
-    p.add_argument("--action-horizon", type=int, default=8, help="Ta")
+    p.add_argument("--obs-horizon", type=positive_int, default=2, help="To")
+    p.add_argument("--pred-horizon", type=positive_int, default=16, help="Tp")
+    p.add_argument("--action-horizon", type=positive_int, default=8, help="Ta")
     p.add_argument(
         "--relative-to",
         default="",
@@ -41,11 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="64,128,256",
         help="U-Net channels per level (256,512,1024 is diffusion_policy's 63M)",
     )
-    p.add_argument("--crop", type=int, default=84, help="random-crop size for 96x96 images")
-    p.add_argument("--diffusion-steps", type=int, default=100, help="DDPM training timesteps")
-    p.add_argument("--inference-steps", type=int, default=10, help="DDIM steps of the saved policy")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--crop", type=positive_int, default=84, help="random-crop size for 96x96 images")
+    p.add_argument("--diffusion-steps", type=positive_int, default=100, help="DDPM training timesteps")
+    p.add_argument("--inference-steps", type=positive_int, default=10, help="DDIM steps of the saved policy")
+    p.add_argument("--lr", type=positive_float, default=1e-4)
+    p.add_argument("--warmup", type=non_negative_int, default=500)
     add_trainer_arguments(p)
     # The RL learners (iql, calql, rlpd, wsrl, dsrl) live in their own module.
     from robot_rl.training.rl_cli import add_parsers
@@ -65,19 +67,24 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_trainer_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=20_000)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=positive_int, default=20_000)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--val-every", type=int, default=1000)
     p.add_argument(
-        "--eval-every", type=int, default=0, help="rollout evaluation period in steps (0: only at the end)"
+        "--threads", type=non_negative_int, default=0, help="torch CPU threads (0: torch's default)"
     )
-    p.add_argument("--eval-episodes", type=int, default=20)
-    p.add_argument("--eval-workers", type=int, default=1)
+    p.add_argument("--num-workers", type=non_negative_int, default=0, help="DataLoader worker processes")
+    p.add_argument("--checkpoint-every", type=positive_int, default=1000)
+    p.add_argument("--val-every", type=non_negative_int, default=1000)
+    p.add_argument(
+        "--eval-every",
+        type=non_negative_int,
+        default=0,
+        help="rollout evaluation period in steps (0: only at the end)",
+    )
+    p.add_argument("--eval-episodes", type=positive_int, default=20)
+    p.add_argument("--eval-workers", type=positive_int, default=1)
 
 
 def run(args: argparse.Namespace) -> int:

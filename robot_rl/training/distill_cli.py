@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import argparse
 
+from robot_rl.cli_types import non_negative_float, non_negative_int, positive_float, positive_int
 from robot_rl.training.cli import add_data_arguments, add_trainer_arguments
+
+
+def decay(text: str) -> float:
+    value = non_negative_float(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,25 +37,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--grid-steps",
-        type=int,
+        type=positive_int,
         default=20,
         help="consistency: teacher DDIM steps the student learns to jump",
     )
     parser.add_argument(
         "--teacher-steps",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="direct: DDIM steps of the teacher's sampler (0: the teacher's own setting)",
     )
-    parser.add_argument("--student-steps", type=int, default=1, help="sampling steps of the saved student")
+    parser.add_argument(
+        "--student-steps", type=positive_int, default=1, help="sampling steps of the saved student"
+    )
     parser.add_argument(
         "--target-decay",
-        type=float,
+        type=decay,
         default=0.95,
         help="EMA decay of the consistency target network (0: the student itself, stop-gradient)",
     )
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--lr", type=positive_float, default=1e-4)
+    parser.add_argument("--warmup", type=non_negative_int, default=100)
     add_trainer_arguments(parser)
     parser.set_defaults(steps=5000)
 

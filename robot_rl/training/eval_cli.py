@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import argparse
 
+from robot_rl.cli_types import non_negative_int, positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", required=True, help="policy checkpoint directory")
     parser.add_argument("--task", required=True, help="push, lift, reach or insertion")
-    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--episodes", type=positive_int, default=100)
     parser.add_argument("--seed", type=int, default=100_000, help="episode i uses seed + i")
-    parser.add_argument("--workers", type=int, default=1, help="processes")
-    parser.add_argument("--envs-per-worker", type=int, default=10, help="lock-step envs per process")
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes")
+    parser.add_argument("--envs-per-worker", type=positive_int, default=10, help="lock-step envs per process")
     parser.add_argument("--video", default="", help="mp4 of the first --video-episodes episodes")
-    parser.add_argument("--video-episodes", type=int, default=3)
+    parser.add_argument("--video-episodes", type=non_negative_int, default=3)
     parser.add_argument(
         "--png", default="", help="PNG of per-episode outcomes (default: beside --video, or none)"
     )
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override Ta, the steps run from each chunk (0: as saved)",
     )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads per process")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,6 +25,8 @@ import argparse
 import time
 from pathlib import Path
 
+from robot_rl.cli_types import fraction, int_at_least, non_negative_int, positive_float, positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from robot_rl.training.cli import DEFAULT_STATE_KEYS
@@ -41,19 +43,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="exploration bound: rad per joint from the base policy's action (0: none)",
     )
-    parser.add_argument("--noise-max", type=float, default=1.5, help="dsrl: bound of the latent noise")
+    parser.add_argument(
+        "--noise-max", type=positive_float, default=1.5, help="dsrl: bound of the latent noise"
+    )
     parser.add_argument("--hidden", default="256,256", help="MLP widths of actor and critics")
-    parser.add_argument("--critics", type=int, default=2, help="critic ensemble size")
-    parser.add_argument("--env-steps", type=int, default=20_000, help="robot time budget, in policy steps")
-    parser.add_argument("--utd", type=int, default=4, help="gradient updates per robot transition")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--learning-starts", type=int, default=0, help="robot steps before any update")
-    parser.add_argument("--weights-every", type=int, default=50, help="robot steps between hot updates")
-    parser.add_argument("--checkpoint-every", type=int, default=1000, help="robot steps")
+    parser.add_argument("--critics", type=int_at_least(2), default=2, help="critic ensemble size")
+    parser.add_argument(
+        "--env-steps", type=positive_int, default=20_000, help="robot time budget, in policy steps"
+    )
+    parser.add_argument("--utd", type=positive_int, default=4, help="gradient updates per robot transition")
+    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument(
+        "--learning-starts", type=non_negative_int, default=0, help="robot steps before any update"
+    )
+    parser.add_argument(
+        "--weights-every", type=positive_int, default=50, help="robot steps between hot updates"
+    )
+    parser.add_argument("--checkpoint-every", type=positive_int, default=1000, help="robot steps")
     parser.add_argument(
         "--curve-every", type=int, default=200, help="robot steps between points of the success curve"
     )
-    parser.add_argument("--discount", type=float, default=0.99)
+    parser.add_argument("--discount", type=fraction, default=0.99)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--log-store", default="", help="episode store of what the robot did (default <out>/episodes.zarr)"
@@ -65,8 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actors", default="", help="allowed-keys file: robots that may send episodes")
     parser.add_argument("--server-public", default="", help="the inference server's NAME.key")
     parser.add_argument("--insecure-loopback", action="store_true", help="no keys on loopback endpoints")
-    parser.add_argument("--server-wait-s", type=float, default=600.0, help="how long to wait for the server")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--server-wait-s", type=positive_float, default=600.0, help="how long to wait for the server"
+    )
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads")
     parser.add_argument("--no-progress", action="store_true")
 
 

@@ -21,6 +21,8 @@ import argparse
 from pathlib import Path
 from types import SimpleNamespace
 
+from robot_rl.cli_types import fraction, int_at_least, non_negative_int, positive_float, positive_int
+
 LEARNERS = {
     "iql": "offline IQL (expectile V, AWR actor), optional online fine-tuning",
     "calql": "offline Cal-QL (CQL calibrated by Monte-Carlo returns), optional online fine-tuning",
@@ -46,38 +48,46 @@ def add_parsers(sub) -> None:
         p.add_argument("--obs-keys", default=",".join(DEFAULT_STATE_KEYS), help="comma-separated state keys")
         p.add_argument("--hidden", default="256,256", help="MLP widths of actor and critics")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--discount", type=float, default=0.99)
-        p.add_argument("--batch-size", type=int, default=256)
+        p.add_argument("--discount", type=fraction, default=0.99)
+        p.add_argument("--batch-size", type=positive_int, default=256)
         p.add_argument("--reward", choices=["sparse", "dense"], default="sparse", help="the env's reward")
         p.add_argument(
             "--reward-classifier", default="", help="a trained reward classifier dir (replaces it)"
         )
-        p.add_argument("--env-steps", type=int, default=0 if offline_needed else 50_000)
-        p.add_argument("--utd", type=int, default=20 if name in ("rlpd", "wsrl", "dsrl") else 1)
-        p.add_argument("--eval-every", type=int, default=5000, help="env steps (online) / steps (offline)")
-        p.add_argument("--eval-episodes", type=int, default=20)
-        p.add_argument("--checkpoint-every", type=int, default=5000)
-        p.add_argument("--max-episode-steps", type=int, default=0, help="0: the task's default")
+        p.add_argument("--env-steps", type=non_negative_int, default=0 if offline_needed else 50_000)
+        p.add_argument("--utd", type=positive_int, default=20 if name in ("rlpd", "wsrl", "dsrl") else 1)
+        p.add_argument(
+            "--eval-every", type=non_negative_int, default=5000, help="env steps (online) / steps (offline)"
+        )
+        p.add_argument("--eval-episodes", type=positive_int, default=20)
+        p.add_argument("--checkpoint-every", type=positive_int, default=5000)
+        p.add_argument("--max-episode-steps", type=non_negative_int, default=0, help="0: the task's default")
         p.add_argument("--no-progress", action="store_true")
         p.add_argument(
-            "--threads", type=int, default=1, help="torch CPU threads (1 avoids spin-waiting on busy CPUs)"
+            "--threads",
+            type=positive_int,
+            default=1,
+            help="torch CPU threads (1 avoids spin-waiting on busy CPUs)",
         )
         if offline_needed:
-            p.add_argument("--steps", type=int, default=100_000, help="offline gradient steps")
+            p.add_argument("--steps", type=positive_int, default=100_000, help="offline gradient steps")
         if name == "rlpd":
-            p.add_argument("--critics", type=int, default=10)
-            p.add_argument("--offline-fraction", type=float, default=0.5)
+            p.add_argument("--critics", type=int_at_least(2), default=10)
+            p.add_argument("--offline-fraction", type=fraction, default=0.5)
             p.add_argument(
-                "--random-steps", type=int, default=0, help="uniform actions first (no data: 5000)"
+                "--random-steps",
+                type=non_negative_int,
+                default=0,
+                help="uniform actions first (no data: 5000)",
             )
         if name == "wsrl":
             p.add_argument("--init", required=True, help="a Cal-QL or IQL run directory (train calql ...)")
-            p.add_argument("--warmup-steps", type=int, default=5000)
+            p.add_argument("--warmup-steps", type=non_negative_int, default=5000)
         if name == "dsrl":
             p.add_argument("--diffusion", required=True, help="a diffusion policy directory (frozen)")
-            p.add_argument("--noise-max", type=float, default=1.5)
-            p.add_argument("--critics", type=int, default=2)
-            p.add_argument("--random-steps", type=int, default=0)
+            p.add_argument("--noise-max", type=positive_float, default=1.5)
+            p.add_argument("--critics", type=int_at_least(2), default=2)
+            p.add_argument("--random-steps", type=non_negative_int, default=0)
     p = sub.add_parser(
         "reward-classifier", help="success classifier on camera frames (a learned sparse reward)"
     )
@@ -85,9 +95,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--data", required=True, help="episode store with camera frames")
     p.add_argument("--camera", default="front")
     p.add_argument("--out", required=True, help="classifier directory (use with --reward-classifier)")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--positive-window", type=int, default=3, help="last frames of a successful episode")
+    p.add_argument("--steps", type=positive_int, default=2000)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument(
+        "--positive-window", type=positive_int, default=3, help="last frames of a successful episode"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
 

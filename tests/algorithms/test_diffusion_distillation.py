@@ -91,6 +91,14 @@ def test_direct_student_reproduces_the_teachers_sampler_from_the_same_noise(tmp_
     student.model.register_forward_hook(lambda *a: calls.append(1))
     student.predict_action(obs)
     assert len(calls) == 1 and student.config.sampler.kind == "consistency"
+    # Its checkpoint holds the student, its EMA and the optimizer: no idle target network.
+    state = algo.state_dict()
+    assert not any(k.startswith("target.") for k in state) and any(k.startswith("ema.") for k in state)
+    resumed = DirectDistillation(teacher, algo.config)
+    resumed.load_state_dict(state)
+    torch.testing.assert_close(
+        resumed.policy.predict_action(obs, noise=noise), algo.policy.predict_action(obs, noise=noise)
+    )
 
 
 def test_direct_distillation_refuses_zero_teacher_steps():
