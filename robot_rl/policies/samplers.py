@@ -42,7 +42,16 @@ def make_scheduler(
     if kind == "ddim":
         return DDIMScheduler(**common, clip_sample=clip_sample, set_alpha_to_one=True, steps_offset=0)
     if kind == "dpm_solver":
-        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+        # DPM-Solver++ has no clip_sample. Without a bound on its x0 estimates, a policy trained
+        # with clipping (the default) samples actions hundreds of times its range: at the noisiest
+        # step of the cosine schedule, x0 = (x - sqrt(1 - a) eps) / sqrt(a) divides by a ~ 1e-4.
+        # Thresholding with sample_max_value 1 clips x0 to [-1, 1] as DDIM does; lambda_min_clipped
+        # is diffusers' advice for the cosine schedule (it skips the steps of lowest log-SNR).
+        bounded = dict(thresholding=True, sample_max_value=1.0) if clip_sample else {}
+        cosine = dict(lambda_min_clipped=-5.1) if beta_schedule == "squaredcos_cap_v2" else {}
+        return DPMSolverMultistepScheduler(
+            **common, algorithm_type="dpmsolver++", solver_order=2, **bounded, **cosine
+        )
     raise ValueError(f"unknown scheduler kind {kind!r} (known: ddpm, ddim, dpm_solver)")
 
 

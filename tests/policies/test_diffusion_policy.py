@@ -76,11 +76,17 @@ def test_warm_start_uses_fewer_network_calls_after_the_first_chunk():
     assert len(calls) == 10
 
 
-def test_every_sampler_kind_runs():
+def test_every_sampler_kind_stays_inside_the_action_range():
+    """With clip_sample (the default) every sampler bounds its x0 estimates, so actions stay within
+    the range the normalizer saw ([0, 1] here). DPM-Solver++ once lacked the bound and sampled
+    actions of hundreds of radians from a trained push policy."""
     p = _policy()
     for kind in ("ddim", "ddim_diffusers", "dpm_solver", "ddpm"):
-        p.configure_sampler(SamplerConfig(kind=kind, num_steps=5))
-        assert p.predict_action(_obs(1)).shape == (1, 4, 7)
+        for steps in (5, 10):
+            p.configure_sampler(SamplerConfig(kind=kind, num_steps=steps))
+            actions = p.predict_action(_obs(16))
+            assert actions.shape == (16, 4, 7)
+            assert actions.min() >= -1e-4 and actions.max() <= 1 + 1e-4, (kind, steps, actions.abs().max())
     with pytest.raises(ValueError, match="consistency"):
         p.configure_sampler(SamplerConfig(kind="consistency", num_steps=1))
 
