@@ -51,6 +51,10 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64, "uint8": torch.ui
 class ObsFeature:
     shape: tuple[int, ...]
     dtype: Literal["float32", "float64", "uint8"] = "float32"
+    # State keys only: the indices of the flattened value that the network reads; () reads all of
+    # it. The policy still takes the whole value (`shape` is its interface), normalizes it, then
+    # keeps these: (0, 1, 2) of object_pose reads the position and ignores the orientation.
+    dims: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,16 @@ class DiffusionPolicyConfig:
                 raise ValueError(
                     f"obs_spec.{key}: images must be uint8 (H, W, 3), got {feat.dtype} {feat.shape}"
                 )
+        for key, feat in self.obs_spec.items():
+            if not feat.dims:
+                continue
+            n = _numel(feat.shape)
+            if keys.is_image_key(key) or len(set(feat.dims)) != len(feat.dims):
+                raise ValueError(
+                    f"obs_spec.{key}.dims: only for state keys, without repeats; got {feat.dims}"
+                )
+            if not all(0 <= d < n for d in feat.dims):
+                raise ValueError(f"obs_spec.{key}.dims: indices must be in [0, {n}), got {feat.dims}")
         rel = self.relative_action_key
         if rel:
             feat = self.obs_spec.get(rel)
@@ -154,7 +168,9 @@ class DiffusionPolicy(nn.Module):
         super().__init__()
         self.config = config
         cfg = config
-        self.state_dim = sum(_numel(cfg.obs_spec[k].shape) for k in cfg.state_keys)
+        self.state_dim = sum(
+            len(cfg.obs_spec[k].dims) or _numel(cfg.obs_spec[k].shape) for k in cfg.state_keys
+        )
         self.image_encoders = nn.ModuleDict(
             {k: ResNet18Encoder(cfg.vision.crop_shape, cfg.vision.feature_dim) for k in cfg.image_keys}
         )
@@ -321,7 +337,10 @@ class DiffusionPolicy(nn.Module):
                 feats = self.image_encoders[key](x.reshape(-1, *feat.shape))
                 parts.append(feats.reshape(batch, -1))
             else:
-                parts.append(self.normalize(key, x.float().reshape(batch, to, -1)).reshape(batch, -1))
+                x = self.normalize(key, x.float().reshape(batch, to, -1))
+                if feat.dims:
+                    x = x[..., list(feat.dims)]
+                parts.append(x.reshape(batch, -1))
         return torch.cat(parts, dim=-1)
 
     # ---- normalizer -------------------------------------------------------------------------

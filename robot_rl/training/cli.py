@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--obs-keys",
         default=",".join(DEFAULT_STATE_KEYS),
-        help="comma-separated state keys (those in the store are used)",
+        help="comma-separated state keys (those in the store are used); KEY[a:b] reads only "
+        "values a..b-1 of a key, e.g. object_pose[:3] for the object's position without its orientation",
     )
     p.add_argument(
         "--cameras", default="", help="comma-separated cameras for image observations, e.g. front,wrist"
@@ -109,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     store = EpisodeStore.open(args.data, mode="r")
-    wanted = [k for k in _split(args.obs_keys) if k in store.spec]
+    selected = dict(_obs_key(entry) for entry in _split(args.obs_keys))
+    wanted = [k for k in selected if k in store.spec]
     if not wanted:
         raise ValueError(
             f"{args.data}: none of --obs-keys {args.obs_keys!r} is in the store (keys: {', '.join(store.keys)})"
@@ -120,7 +122,12 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.data}: no camera key {k!r} (keys: {', '.join(store.keys)})")
     obs_keys = wanted + images
     obs_spec = {
-        k: ObsFeature(tuple(int(s) for s in store.spec[k].shape), str(store.spec[k].dtype)) for k in obs_keys
+        k: ObsFeature(
+            tuple(int(s) for s in store.spec[k].shape),
+            str(store.spec[k].dtype),
+            _dims(k, selected.get(k), store.spec[k].shape),
+        )
+        for k in obs_keys
     }
     action_dim = int(store.spec[keys.ACTION].shape[0])
     policy_cfg = DiffusionPolicyConfig(
@@ -225,6 +232,33 @@ def _plain(config):
     from robot_rl.config.loader import to_dict
 
     return to_dict(config)
+
+
+def _obs_key(entry: str) -> tuple[str, slice | None]:
+    """'object_pose[:3]' -> ('object_pose', slice(None, 3)); 'joint_pos' -> ('joint_pos', None)."""
+    import re
+
+    match = re.fullmatch(r"([A-Za-z_][\w]*)(?:\[(-?\d*):(-?\d*)\])?", entry)
+    if match is None:
+        raise ValueError(f"--obs-keys: {entry!r} is not KEY or KEY[a:b] (e.g. object_pose[:3])")
+    key, start, stop = match.groups()
+    if "[" not in entry:
+        return key, None
+    return key, slice(int(start) if start else None, int(stop) if stop else None)
+
+
+def _dims(key: str, part: slice | None, shape) -> tuple[int, ...]:
+    if part is None:
+        return ()
+    n = 1
+    for s in shape:
+        n *= int(s)
+    dims = tuple(range(n))[part]
+    if not dims:
+        raise ValueError(
+            f"--obs-keys: {key}[{part.start or ''}:{part.stop or ''}] selects nothing of its {n} values"
+        )
+    return () if len(dims) == n else dims
 
 
 def _split(text: str) -> list[str]:

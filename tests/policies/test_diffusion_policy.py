@@ -214,3 +214,25 @@ def test_relative_warm_start_re_expresses_the_previous_chunk_from_the_new_positi
 def test_relative_action_key_must_be_a_state_key_of_the_policy():
     with pytest.raises(ValueError, match="relative_action_key 'ee_pos'"):
         _policy(relative_action_key=keys.EE_POS)
+
+
+def test_state_dims_select_what_the_network_reads():
+    """ObsFeature.dims: the policy still takes the whole value, but reads only those indices, so
+    the others (say, an object's orientation) cannot change its actions; bad indices are refused."""
+    torch.manual_seed(0)
+    spec = {keys.JOINT_POS: ObsFeature((6,)), keys.OBJECT_POSE: ObsFeature((7,), dims=(0, 1, 2))}
+    p = DiffusionPolicy(
+        DiffusionPolicyConfig(obs_spec=spec, action_dim=7, pred_horizon=8, action_horizon=4, unet=TINY)
+    ).eval()
+    obs = {keys.JOINT_POS: torch.randn(2, 2, 6), keys.OBJECT_POSE: torch.randn(2, 2, 7)}
+    noise = torch.randn(2, 8, 7)
+    turned = {**obs, keys.OBJECT_POSE: obs[keys.OBJECT_POSE].clone()}
+    turned[keys.OBJECT_POSE][..., 3:] = torch.randn(2, 2, 4)
+    torch.testing.assert_close(p.predict_action(turned, noise=noise), p.predict_action(obs, noise=noise))
+    moved = {**obs, keys.OBJECT_POSE: obs[keys.OBJECT_POSE] + torch.tensor([0.5, 0, 0, 0, 0, 0, 0])}
+    assert not torch.allclose(p.predict_action(moved, noise=noise), p.predict_action(obs, noise=noise))
+    with pytest.raises(ValueError, match="object_pose"):  # the interface is still the whole pose
+        p.predict_action({**obs, keys.OBJECT_POSE: obs[keys.OBJECT_POSE][..., :3]})
+    for bad in ((7,), (0, 0)):
+        with pytest.raises(ValueError, match="dims"):
+            DiffusionPolicyConfig(obs_spec={keys.OBJECT_POSE: ObsFeature((7,), dims=bad)}, action_dim=7)

@@ -1,0 +1,45 @@
+"""`robot-rl train diffusion` end to end on a small store: --obs-keys KEY[a:b] reaches the policy."""
+
+import pytest
+
+from robot_rl.cli import main
+
+SMALL = ["--down-dims", "16,32", "--pred-horizon", "8", "--action-horizon", "4", "--steps", "3"]
+SMALL += ["--batch-size", "8", "--threads", "1", "--val-every", "0", "--checkpoint-every", "3"]
+
+
+def test_obs_key_slice_is_saved_with_the_policy(tiny_store, tmp_path):
+    import torch
+
+    from robot_rl import keys
+    from robot_rl.policies import load_policy
+
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "diffusion",
+        "--data",
+        str(tiny_store),
+        "--out",
+        str(out),
+        "--obs-keys",
+        "joint_pos,goal_pos[:2]",
+    ]
+    assert main([*argv, *SMALL]) == 0
+    policy = load_policy(out / "policy")
+    assert policy.config.obs_spec[keys.GOAL_POS].dims == (0, 1)
+    assert policy.config.obs_spec[keys.JOINT_POS].dims == ()
+    obs = {keys.JOINT_POS: torch.zeros(1, 2, 6), keys.GOAL_POS: torch.zeros(1, 2, 3)}
+    assert policy.predict_action(obs).shape == (1, 4, 7)
+
+
+@pytest.mark.parametrize(
+    "entry, says", [("goal_pos[x]", "is not KEY or KEY[a:b]"), ("goal_pos[5:]", "selects nothing")]
+)
+def test_bad_obs_key_slice_is_refused_by_name(entry, says, tiny_store, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "diffusion", "--data", str(tiny_store), "--out", str(out), "--obs-keys", entry]
+    assert main([*argv, *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "--obs-keys" in err and entry.split("[")[0] in err and says in err
+    assert not out.exists()
