@@ -24,16 +24,20 @@ import shlex
 import time
 from pathlib import Path
 
+from robot_rl.cli_types import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", default="runs/demo", help="folder for the dataset, the run and the eval outputs"
     )
     parser.add_argument("--task", default="push", choices=["reach", "push", "lift", "insertion"])
-    parser.add_argument("--demos", type=int, default=100, help="scripted-expert episodes to collect")
-    parser.add_argument("--steps", type=int, default=3000, help="diffusion training steps")
-    parser.add_argument("--distill-steps", type=int, default=1500, help="consistency distillation steps")
-    parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes")
+    parser.add_argument("--demos", type=positive_int, default=100, help="scripted-expert episodes to collect")
+    parser.add_argument("--steps", type=positive_int, default=3000, help="diffusion training steps")
+    parser.add_argument(
+        "--distill-steps", type=positive_int, default=1500, help="consistency distillation steps"
+    )
+    parser.add_argument("--episodes", type=positive_int, default=50, help="evaluation episodes")
     parser.add_argument("--seed", type=int, default=0)
 
 
