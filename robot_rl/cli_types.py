@@ -48,3 +48,11 @@ def fraction(text: str) -> float:
     if value > 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
     return value
+
+
+def decay(text: str) -> float:
+    """An EMA decay in [0, 1)."""
+    value = fraction(text)
+    if value == 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value

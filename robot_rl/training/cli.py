@@ -10,6 +10,7 @@ the policy is rolled out in sim every --eval-every steps and at the end.
 from __future__ import annotations
 
 import argparse
+import math
 
 from robot_rl.cli_types import non_negative_int, positive_float, positive_int
 
@@ -250,9 +251,7 @@ def _obs_key(entry: str) -> tuple[str, slice | None]:
 def _dims(key: str, part: slice | None, shape) -> tuple[int, ...]:
     if part is None:
         return ()
-    n = 1
-    for s in shape:
-        n *= int(s)
+    n = math.prod(int(s) for s in shape)
     dims = tuple(range(n))[part]
     if not dims:
         raise ValueError(

@@ -13,15 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from robot_rl.cli_types import non_negative_float, non_negative_int, positive_float, positive_int
+from robot_rl.cli_types import decay, non_negative_int, positive_float, positive_int
 from robot_rl.training.cli import add_data_arguments, add_trainer_arguments
-
-
-def decay(text: str) -> float:
-    value = non_negative_float(text)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
