@@ -25,34 +25,27 @@ positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+def float_in(low: float, high: float = math.inf, *, open_low: bool = False, open_high: bool = False):
+    """A finite number in [low, high] (an open end excludes its bound): the twin of int_at_least."""
+    brackets = ("(" if open_low else "[", ")" if open_high or high == math.inf else "]")
+    interval = f"{brackets[0]}{low:g}, {high:g}{brackets[1]}"
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        inside = (value > low if open_low else value >= low) and (
+            value < high if open_high else value <= high
+        )
+        if not (math.isfinite(value) and inside):
+            raise argparse.ArgumentTypeError(f"must be a finite number in {interval}, got {text}")
+        return value
+
+    return number
 
 
-def positive_float(text: str) -> float:
-    value = non_negative_float(text)
-    if value == 0.0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number in [0, 1] (a discount, a sampling fraction)."""
-    value = non_negative_float(text)
-    if value > 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
-def decay(text: str) -> float:
-    """An EMA decay in [0, 1)."""
-    value = fraction(text)
-    if value == 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+non_negative_float = float_in(0.0)
+positive_float = float_in(0.0, open_low=True)
+fraction = float_in(0.0, 1.0)  # a discount, a sampling fraction
+decay = float_in(0.0, 1.0, open_high=True)  # an EMA decay
