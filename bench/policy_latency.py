@@ -12,10 +12,12 @@ parameters in both). Rows:
     ours DDIM-100
     ours warm-start         DDIM-10 schedule, previous chunk shifted and re-noised, last 3 steps
     ours one-step           consistency-distilled student (same network), 1 call
+    ours ... int8           the same two policies with the U-Net in int8 (CPU; robot_rl/models/int8.py)
     LeRobot DDIM-10         lerobot.policies.diffusion, generate_actions (subprocess in .venv-lerobot)
 
-Weights are random: latency does not depend on them. Prints p50/p99 and the ratios the issue
-asks for (ours DDIM-10 vs LeRobot's; one-step vs ours DDIM-10).
+Weights are random: latency does not depend on them (what int8 does to success is measured by
+`robot-rl eval --int8`, README). Prints p50/p99 and the ratios the issue asks for (ours DDIM-10,
+float32 and int8, vs LeRobot's float32; one-step vs ours DDIM-10).
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ def main() -> int:
         # Steady state: each warm call follows a warm call (reset only before the first).
         "ours warm-start (3 of DDIM-10)": (policy, SamplerConfig(kind="ddim", num_steps=10, warm_start=True)),
         "ours one-step (consistency)": (student, None),
+        # The same weights with the U-Net in int8 (DiffusionPolicy.quantized_int8, CPU only).
+        "ours DDIM-10 int8": (policy.quantized_int8(), SamplerConfig(kind="ddim", num_steps=10)),
+        "ours one-step int8": (student.quantized_int8(), None),
     }
     peer = _start_peer(args) if PEER_PY.exists() else None
     if peer is None:
@@ -142,9 +147,14 @@ def main() -> int:
     sched = _percentiles(lat["ours DDIM-10 diffusers"])[0]
     print(f"\ndiffusers stepping / fast sampler (DDIM-10):   {sched / ours10:.2f}x")
     print(f"one-step vs ours DDIM-10:                     {ours10 / one:.1f}x faster (goal >= 10x)")
+    int8 = _percentiles(lat["ours DDIM-10 int8"])[0]
+    one8 = _percentiles(lat["ours one-step int8"])[0]
+    print(f"int8 vs float32, ours DDIM-10:                {ours10 / int8:.2f}x faster")
+    print(f"one-step int8 vs ours DDIM-10 int8:           {int8 / one8:.1f}x faster (goal >= 10x)")
     if peer_params:
         lr50 = _percentiles(lat["LeRobot DDIM-10"])[0]
         print(f"ours DDIM-10 vs LeRobot DDIM-10:              {lr50 / ours10:.2f}x faster (goal >= 1.5x)")
+        print(f"ours DDIM-10 int8 vs LeRobot DDIM-10 float32: {lr50 / int8:.2f}x faster (goal >= 1.5x)")
     return 0
 
 

@@ -196,6 +196,7 @@ class DiffusionPolicy(nn.Module):
         )
         self._prev_chunk: torch.Tensor | None = None
         self.generator: torch.Generator | None = None
+        self.int8 = False  # an inference copy from quantized_int8(): cannot train or save
         self.configure_sampler(cfg.sampler)
 
     # ---- the serving interface -------------------------------------------------------------
@@ -286,6 +287,8 @@ class DiffusionPolicy(nn.Module):
     # ---- training ---------------------------------------------------------------------------
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """DDPM loss: noise the normalized action sequence at a random step, predict noise (or x0)."""
+        if self.int8:
+            raise RuntimeError("an int8 policy is an inference copy; train the float32 policy it came from")
         cond = self.encode_obs(batch[OBS])
         x0 = self.normalized_actions(batch, cond)
         noise = torch.randn_like(x0)
@@ -396,6 +399,11 @@ class DiffusionPolicy(nn.Module):
         """Write a checkpoint directory: model.safetensors (weights + normalizer) and config.yaml."""
         from robot_rl.training.checkpoint import save_checkpoint
 
+        if self.int8:
+            raise RuntimeError(
+                f"not saving {path}: an int8 policy is an inference copy; save the float32 policy and "
+                "quantize it when loading (eval --int8, serve --int8)"
+            )
         return save_checkpoint(path, self.state_dict(), {"policy": to_dict(self.config)}, kind=KIND)
 
     @classmethod
@@ -413,6 +421,17 @@ class DiffusionPolicy(nn.Module):
     def clone(self) -> DiffusionPolicy:
         other = copy.deepcopy(self)
         other.reset()
+        return other
+
+    def quantized_int8(self) -> DiffusionPolicy:
+        """A copy for CPU inference whose U-Net runs in int8 (robot_rl/models/int8.py): about 2.8x
+        faster per denoising step at 63M parameters, slower below ~5M. Observation encoders,
+        normalizer and sampler are unchanged. The copy cannot be trained, saved or moved to a GPU."""
+        from robot_rl.models.int8 import quantize_int8
+
+        other = self.clone()
+        other.model = quantize_int8(self.model)
+        other.int8 = True
         return other
 
 

@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile", choices=["off", "auto"], help="auto: on CUDA keep torch.compile if faster"
     )
+    parser.add_argument(
+        "--int8",
+        action="store_const",
+        const=True,
+        help="serve diffusion policies with int8 U-Nets, on CPU (faster for large networks; no weight updates)",
+    )
 
 
 def build_config(args: argparse.Namespace):
@@ -88,7 +94,7 @@ def build_config(args: argparse.Namespace):
     if args.inline_max_ms is not None:
         batching["inline_max_ms"] = args.inline_max_ms
     data["batching"] = batching
-    for flag in ("bind", "device", "metrics_port", "metrics_host", "compile"):
+    for flag in ("bind", "device", "metrics_port", "metrics_host", "compile", "int8"):
         if getattr(args, flag) is not None:
             data[flag] = getattr(args, flag)
     config = from_dict(ServerConfig, data, source=source)

@@ -75,11 +75,14 @@ class ServerConfig:
     metrics_port: int = 0  # 0: no HTTP metrics; otherwise Prometheus text on metrics_host:port/metrics
     metrics_host: str = "127.0.0.1"
     compile: Literal["off", "auto"] = "off"  # auto: on CUDA, keep torch.compile only where measured faster
+    int8: bool = False  # serve diffusion policies' int8 copies, on CPU (DiffusionPolicy.quantized_int8)
 
     def __post_init__(self):
         endpoint_host(self.bind)  # raises for a malformed endpoint
         if not 0 <= self.metrics_port < 65536:
             raise ValueError("metrics_port must be in [0, 65535]")
+        if self.int8 and self.device not in ("auto", "cpu"):
+            raise ValueError(f"int8 serves on CPU; drop int8 or device {self.device!r}")
         check_security(self.bind, self.security)
 
 

@@ -101,6 +101,12 @@ class SharedRouter:
             os.close(self._wake_w)
 
 
+def _int8(name: str, policy: ServablePolicy) -> ServablePolicy:
+    if not hasattr(policy, "quantized_int8"):
+        raise ValueError(f"int8: policy {name!r} is a {type(policy).__name__}, not a diffusion policy")
+    return policy.quantized_int8()
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -124,7 +130,9 @@ class InferenceServer:
         self.config = config
         self.limits = config.limits
         self.metrics = ServerMetrics()
-        self._policies = dict(policies)
+        self._policies = (
+            {name: _int8(name, p) for name, p in policies.items()} if config.int8 else dict(policies)
+        )
         self._versions = dict(versions or {})
         self._context = zmq.Context()
         self._stop = threading.Event()
@@ -162,7 +170,7 @@ class InferenceServer:
             self.stop()
             raise ValueError(f"cannot bind {self.config.bind}: {exc}") from None
         self._shared = SharedRouter(router)
-        device = resolve_device(self.config.device)
+        device = "cpu" if self.config.int8 else resolve_device(self.config.device)
         for name, policy in self._policies.items():
             self.workers[name] = PolicyWorker(
                 name,

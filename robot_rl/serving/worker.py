@@ -368,6 +368,10 @@ class PolicyWorker:
                 f"version {item.version} is not above the served version {self.version}",
             )
             return
+        if getattr(self.policy, "int8", False):
+            msg = "this policy is served in int8 (an inference copy); serve it without int8 to push weights"
+            self._error(item.identity, item.rid, ErrorCode.BAD_UPDATE, msg)
+            return
         try:
             from safetensors.torch import load as load_safetensors
 

@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="override Ta, the steps run from each chunk (0: as saved)",
     )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="run the U-Net in int8 (CPU; diffusion policies): faster for large networks, check success",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads per process")
 
@@ -56,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from robot_rl.policies import load_policy
     from robot_rl.training.evaluation import EvalConfig, evaluate, write_outcomes_png, write_video
 
+    if args.int8 and args.device != "cpu":
+        raise ValueError(f"--int8 runs on CPU; drop it or --device {args.device}")
     policy = load_policy(args.policy, device=args.device)
     sampler = policy.config.sampler
     if args.sampler:
@@ -81,14 +88,17 @@ def run(args: argparse.Namespace) -> int:
         envs_per_worker=args.envs_per_worker,
         cameras=cameras,
         video_episodes=args.video_episodes if args.video else 0,
+        int8=args.int8,
     )
     # Workers load the policy from disk: a copy carries the sampler override to them.
     with tempfile.TemporaryDirectory(prefix="robot_rl_eval_") as tmp:
         result = evaluate(policy if args.workers == 1 else policy.save(Path(tmp) / "policy"), cfg)
     s = result.summary()
     lo, hi = result.interval
-    sampler_name = f"{sampler.kind}-{sampler.num_steps}" + (
-        f" warm {sampler.warm_start_steps}" if sampler.warm_start else ""
+    sampler_name = (
+        f"{sampler.kind}-{sampler.num_steps}"
+        + (f" warm {sampler.warm_start_steps}" if sampler.warm_start else "")
+        + (" int8" if args.int8 else "")
     )
     print(
         f"{args.task}: success {s['success_rate']:.1%} (95% Wilson interval [{lo:.1%}, {hi:.1%}]) over "

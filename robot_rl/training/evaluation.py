@@ -42,6 +42,9 @@ class EvalConfig:
     max_episode_steps: int = 0  # 0: the task's default
     video_episodes: int = 0  # record the first N episodes (front camera) into the video
     video_size: int = 240
+    int8: bool = (
+        False  # roll out the policy's int8 copy (diffusion policies, CPU: DiffusionPolicy.quantized_int8)
+    )
 
     def __post_init__(self):
         if self.episodes < 1 or self.workers < 1 or self.envs_per_worker < 1:
@@ -93,7 +96,7 @@ def evaluate(policy: Any, config: EvalConfig, progress: bool = True) -> EvalResu
     seeds = [config.seed + i for i in range(config.episodes)]
     if config.workers == 1:
         policy = _load(policy) if isinstance(policy, str | os.PathLike) else policy
-        return _run_episodes(policy, config, seeds, progress)
+        return _run_episodes(_maybe_int8(policy, config), config, seeds, progress)
     with tempfile.TemporaryDirectory(prefix="robot_rl_eval_") as tmp:
         if isinstance(policy, str | os.PathLike):
             path = str(policy)
@@ -126,7 +129,7 @@ def _worker(path: str, config: EvalConfig, seeds: list[int], index: int) -> Eval
     import torch
 
     torch.set_num_threads(1)
-    policy = _load(path)
+    policy = _maybe_int8(_load(path), config)
     video = config.video_episodes if index == 0 else 0
     return _run_episodes(policy, _with(config, video_episodes=video), seeds, progress=index == 0)
 
@@ -141,6 +144,14 @@ def _load(path):
     from robot_rl.policies import load_policy
 
     return load_policy(path)
+
+
+def _maybe_int8(policy, config: EvalConfig):
+    if not config.int8:
+        return policy
+    if not hasattr(policy, "quantized_int8"):
+        raise ValueError(f"int8: a {type(policy).__name__} has no int8 form (diffusion policies only)")
+    return policy.quantized_int8()
 
 
 def _run_episodes(policy, config: EvalConfig, seeds: list[int], progress: bool) -> EvalResult:

@@ -42,3 +42,29 @@ def test_seeded_rollouts_in_sim_write_video_and_png(tmp_path):
     assert write_outcomes_png(result, tmp_path / "o.png", "reach").read_bytes()[:4] == b"\x89PNG"
     again = evaluate(policy, config, progress=False)
     assert again.lengths == result.lengths  # seeded: the same episodes
+
+
+def test_int8_rollouts_in_worker_processes_and_their_refusals(tmp_path, capsys):
+    from robot_rl.cli import main
+    from robot_rl.models.actor import ActorPolicy
+
+    torch.manual_seed(0)
+    spec = {keys.JOINT_POS: ObsFeature((6,)), keys.GOAL_POS: ObsFeature((3,))}
+    cfg = DiffusionPolicyConfig(
+        obs_spec=spec,
+        action_dim=7,
+        pred_horizon=8,
+        action_horizon=4,
+        unet=UNetConfig(down_dims=(8, 16), n_groups=4),
+    )
+    policy = DiffusionPolicy(cfg).eval()
+    ckpt = policy.save(tmp_path / "policy")
+    args = ["eval", "--policy", str(ckpt), "--task", "reach", "--episodes", "2", "--workers", "2"]
+    assert main([*args, "--int8", "--json", str(tmp_path / "r.json")]) == 0
+    assert "sampler ddim-10 int8" in capsys.readouterr().out
+    assert main([*args, "--int8", "--device", "cuda"]) == 2
+    assert "--int8 runs on CPU" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no int8 form"):
+        evaluate(
+            ActorPolicy.__new__(ActorPolicy), EvalConfig(task="reach", episodes=1, int8=True), progress=False
+        )
