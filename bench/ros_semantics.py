@@ -1,7 +1,7 @@
 """What the ROS path's execution does to a policy's success, in sim time, without ROS.
 
     .venv/bin/python bench/ros_semantics.py --policy CKPT [--seeds 1-150] [--latency 0.09]
-                                            [--start-delay 0]
+                                            [--start-delay 0] [--action-horizon 0]
 
 The paired ROS test (tests/e2e/test_policy_graph.py) compares plain-sim evaluation with the
 whole graph in real time. Between the two lie (1) the execution semantics: chunks built as
@@ -104,6 +104,9 @@ def main() -> int:
         "--latency", type=float, default=0.09, help="seconds from observation to chunk arrival"
     )
     parser.add_argument("--start-delay", type=int, default=0, help="sim steps (10 ms) before the first tick")
+    parser.add_argument(
+        "--action-horizon", type=int, default=0, help="steps run from each chunk, both paths (0: as saved)"
+    )
     args = parser.parse_args()
     import torch
     from tqdm import tqdm
@@ -115,11 +118,16 @@ def main() -> int:
     first, last = (int(x) for x in args.seeds.split("-"))
     seeds = range(first, last + 1)
     policy = load_policy(args.policy)
-    steps = policy.action_horizon
+    # As ROBOT_RL_E2E_ACTION_HORIZON in the ROS test: policy_node sends the whole served chunk
+    # (the policy's own Ta) and asks for the next after `steps`; plain sim runs Ta = steps.
+    steps = args.action_horizon or policy.action_horizon
+    if steps > policy.action_horizon:
+        parser.error(f"--action-horizon {steps} exceeds the policy's Ta {policy.action_horizon}")
     ours = [
         ros_semantics_success(policy, s, args.latency, args.start_delay, steps)
         for s in tqdm(seeds, desc="ROS semantics", unit="episode")
     ]
+    policy.config = dataclasses.replace(policy.config, action_horizon=steps)
     plain = evaluate(
         policy, EvalConfig(task="push", episodes=len(seeds), seed=first), progress=False
     ).successes
