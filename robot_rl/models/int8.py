@@ -11,8 +11,9 @@ as int8 they are a quarter of that. `quantize_int8` returns a copy of a module i
                                           quantized per call (dynamic quantization, fbgemm)
 
 The last convolution (the output layer), the module's own Linears (FiLM and step encoders:
-under 2% of the U-Net's weights), GroupNorm, Mish and the residual additions stay float32. The copy is for inference on
-CPU only: it cannot be trained, saved as a checkpoint, or moved to a GPU. Its outputs
+4% of the 63M U-Net's weights), GroupNorm, Mish and the residual additions stay float32.
+The copy is for inference on CPU only: it cannot be trained, saved as a checkpoint, or moved
+to a GPU. Its outputs
 differ from the float32 network's by the rounding of weights and activations; what that
 does to a policy is measured by its success rate (README, "Int8 inference"), not assumed.
 
@@ -99,7 +100,7 @@ def quantize_int8(module: nn.Module) -> nn.Module:
     engine = next((e for e in ("x86", "fbgemm", "qnnpack") if e in engines), None)
     if engine is None:
         raise RuntimeError(f"torch {torch.__version__} has no int8 CPU engine (it has {engines})")
-    torch.backends.quantized.engine = engine
+    torch.backends.quantized.engine = engine  # process-wide: the kernels int8 Linears run with
     linear = convs_as_linear(copy.deepcopy(module)).eval()
     convs = [m.linear for m in linear.modules() if isinstance(m, (Conv1dAsLinear, ConvTranspose1dAsLinear))]
     targets = set(convs[:-1])  # the last convolution is the output layer: it stays float32

@@ -26,7 +26,14 @@ from robot_rl.models.reward_classifier import RewardClassifier
 from robot_rl.policies.diffusion import KIND as DIFFUSION_KIND
 from robot_rl.policies.diffusion import DiffusionPolicy, DiffusionPolicyConfig, SamplerConfig
 
-__all__ = ["ActorPolicy", "DiffusionPolicy", "DiffusionPolicyConfig", "SamplerConfig", "load_policy"]
+__all__ = [
+    "ActorPolicy",
+    "DiffusionPolicy",
+    "DiffusionPolicyConfig",
+    "SamplerConfig",
+    "int8_copy",
+    "load_policy",
+]
 
 # Checkpoint kind (config.yaml) -> how to build the policy from its tensors and metadata.
 _LOADERS = {
@@ -61,3 +68,11 @@ def load_policy(path: str | Path, device: str | None = None):
             )
         policy = _LOADERS[meta["kind"]](tensors, meta, source=str(path / "config.yaml"))
     return policy.to(device) if device else policy
+
+
+def int8_copy(policy, name: str = "policy"):
+    """The int8 inference copy of a diffusion policy (DiffusionPolicy.quantized_int8); ValueError,
+    naming `name`, for a policy that has none."""
+    if not hasattr(policy, "quantized_int8"):
+        raise ValueError(f"int8: {name} is a {type(policy).__name__}: no int8 form (not a diffusion policy)")
+    return policy.quantized_int8()

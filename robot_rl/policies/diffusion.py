@@ -429,8 +429,9 @@ class DiffusionPolicy(nn.Module):
         normalizer and sampler are unchanged. The copy cannot be trained, saved or moved to a GPU."""
         from robot_rl.models.int8 import quantize_int8
 
-        other = self.clone()
-        other.model = quantize_int8(self.model)
+        quantized = quantize_int8(self.model)  # a copy; the rest is copied around it, not the float U-Net
+        other = copy.deepcopy(self, {id(self.model): quantized})
+        other.reset()
         other.int8 = True
         return other
 

@@ -101,12 +101,6 @@ class SharedRouter:
             os.close(self._wake_w)
 
 
-def _int8(name: str, policy: ServablePolicy) -> ServablePolicy:
-    if not hasattr(policy, "quantized_int8"):
-        raise ValueError(f"int8: policy {name!r} is a {type(policy).__name__}, not a diffusion policy")
-    return policy.quantized_int8()
-
-
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -130,9 +124,11 @@ class InferenceServer:
         self.config = config
         self.limits = config.limits
         self.metrics = ServerMetrics()
-        self._policies = (
-            {name: _int8(name, p) for name, p in policies.items()} if config.int8 else dict(policies)
-        )
+        if config.int8:
+            from robot_rl.policies import int8_copy
+
+            policies = {name: int8_copy(p, f"policy {name!r}") for name, p in policies.items()}
+        self._policies = dict(policies)
         self._versions = dict(versions or {})
         self._context = zmq.Context()
         self._stop = threading.Event()

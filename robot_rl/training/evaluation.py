@@ -147,11 +147,9 @@ def _load(path):
 
 
 def _maybe_int8(policy, config: EvalConfig):
-    if not config.int8:
-        return policy
-    if not hasattr(policy, "quantized_int8"):
-        raise ValueError(f"int8: a {type(policy).__name__} has no int8 form (diffusion policies only)")
-    return policy.quantized_int8()
+    from robot_rl.policies import int8_copy
+
+    return int8_copy(policy) if config.int8 else policy
 
 
 def _run_episodes(policy, config: EvalConfig, seeds: list[int], progress: bool) -> EvalResult:
