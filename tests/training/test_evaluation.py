@@ -20,17 +20,16 @@ def test_wilson_interval_matches_known_values():
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
 
 
-def test_seeded_rollouts_in_sim_write_video_and_png(tmp_path):
+def _tiny_reach_policy() -> DiffusionPolicy:
     torch.manual_seed(0)
     spec = {keys.JOINT_POS: ObsFeature((6,)), keys.GOAL_POS: ObsFeature((3,))}
-    cfg = DiffusionPolicyConfig(
-        obs_spec=spec,
-        action_dim=7,
-        pred_horizon=8,
-        action_horizon=4,
-        unet=UNetConfig(down_dims=(8, 16), step_embed_dim=8, n_groups=4),
-    )
-    policy = DiffusionPolicy(cfg).eval()
+    unet = UNetConfig(down_dims=(8, 16), step_embed_dim=8, n_groups=4)
+    cfg = DiffusionPolicyConfig(obs_spec=spec, action_dim=7, pred_horizon=8, action_horizon=4, unet=unet)
+    return DiffusionPolicy(cfg).eval()
+
+
+def test_seeded_rollouts_in_sim_write_video_and_png(tmp_path):
+    policy = _tiny_reach_policy()
     config = EvalConfig(
         task="reach", episodes=3, envs_per_worker=2, max_episode_steps=6, video_episodes=1, video_size=48
     )
@@ -48,16 +47,7 @@ def test_int8_rollouts_in_worker_processes_and_their_refusals(tmp_path, capsys):
     from robot_rl.cli import main
     from robot_rl.models.actor import ActorPolicy
 
-    torch.manual_seed(0)
-    spec = {keys.JOINT_POS: ObsFeature((6,)), keys.GOAL_POS: ObsFeature((3,))}
-    cfg = DiffusionPolicyConfig(
-        obs_spec=spec,
-        action_dim=7,
-        pred_horizon=8,
-        action_horizon=4,
-        unet=UNetConfig(down_dims=(8, 16), n_groups=4),
-    )
-    policy = DiffusionPolicy(cfg).eval()
+    policy = _tiny_reach_policy()
     ckpt = policy.save(tmp_path / "policy")
     args = ["eval", "--policy", str(ckpt), "--task", "reach", "--episodes", "2", "--workers", "2"]
     assert main([*args, "--int8", "--json", str(tmp_path / "r.json")]) == 0
