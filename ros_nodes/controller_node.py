@@ -30,8 +30,9 @@ rtprio in limits.conf it logs one WARNING and runs at normal priority (robot_rl/
 nice -10 (rclpy's threads share the GIL with the loop), switch interval 0.5 ms.
 
 A lifecycle node: activate starts a fresh control loop (its safety filter synced to the
-measured position), deactivate stops commanding; deactivate, move the arm (sim reset),
-activate is how an evaluation starts a new episode.
+first position measured after activation: nothing is commanded before one arrives),
+deactivate stops commanding; deactivate, move the arm (sim reset), activate is how an
+evaluation starts a new episode.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class ControllerNode(LifecycleNode):
         self.declare_parameter("autostart", True)
         self.loop: ControlLoop | None = None
         self._state: LoopJointState | None = None  # replaced whole by the subscriber: no lock needed
+        self._active_since = float("inf")  # joint states stamped earlier are not the arm's position now
         if self.get_parameter("autostart").value:
             common.autostart(self)
 
@@ -134,6 +136,9 @@ class ControllerNode(LifecycleNode):
         sim_time = self.get_parameter("use_sim_time").value
         clock = (lambda: common.now_sec(self)) if sim_time else time.time
         loop = ControlLoop(self.hw, self._read_state, self._publish, self.control_config, clock=clock)
+        # The filter starts from a joint state measured after this moment: one from before (the arm
+        # before a sim reset, before it was moved by hand) would have it command the old position.
+        self._active_since = clock()
         self._pending_stamps.clear()
         # Start-up objects out of the GC's reach: no full collection walks rclpy's heap mid-tick.
         realtime.tune_process(switch_interval_s=None, freeze_gc=True)
@@ -170,7 +175,8 @@ class ControllerNode(LifecycleNode):
         )
 
     def _read_state(self) -> LoopJointState | None:
-        return self._state
+        state = self._state
+        return state if state is not None and state.stamp >= self._active_since else None
 
     def _on_chunk(self, topic: str, msg: JointTrajectory) -> None:
         loop = self.loop
