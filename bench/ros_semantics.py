@@ -1,7 +1,7 @@
 """What the ROS path's execution does to a policy's success, in sim time, without ROS.
 
     .venv/bin/python bench/ros_semantics.py --policy CKPT [--seeds 1-150] [--latency 0.09]
-                                            [--start-delay 0] [--action-horizon 0]
+                                            [--start-delay 0] [--action-horizon 0] [--missed-ticks 0]
 
 The paired ROS test (tests/e2e/test_policy_graph.py) compares plain-sim evaluation with the
 whole graph in real time. Between the two lie (1) the execution semantics: chunks built as
@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def ros_semantics_success(policy, seed: int, latency_s: float, start_delay: int, steps: int) -> bool:
+def ros_semantics_success(
+    policy, seed: int, latency_s: float, start_delay: int, steps: int, missed: float = 0.0
+) -> bool:
     import torch
 
     import sim
@@ -59,6 +61,7 @@ def ros_semantics_success(policy, seed: int, latency_s: float, start_delay: int,
         lambda c: sent.__setitem__("command", np.array(c)),
         clock=lambda: clock["now"],
     )
+    rng = np.random.default_rng(seed)
     history: deque = deque(maxlen=policy.obs_horizon)
     in_flight: list[tuple[float, Chunk]] = []  # (arrival, chunk)
     last_command, due = None, 0
@@ -86,6 +89,8 @@ def ros_semantics_success(policy, seed: int, latency_s: float, start_delay: int,
             clock["now"] = t + j * 0.002
             while in_flight and in_flight[0][0] <= clock["now"] + 1e-12:
                 loop.submit(in_flight.pop(0)[1])
+            if missed and rng.random() < missed:
+                continue  # a missed deadline: the loop skips the slot (robot_rl/control/loop.py)
             loop.tick(clock["now"])
         obs, _, _, _, info = env.step(sent["command"].astype(np.float32))
         measured["state"] = JointState(
@@ -107,6 +112,9 @@ def main() -> int:
     parser.add_argument(
         "--action-horizon", type=int, default=0, help="steps run from each chunk, both paths (0: as saved)"
     )
+    parser.add_argument(
+        "--missed-ticks", type=float, default=0.0, help="fraction of control slots the loop misses (at random)"
+    )
     args = parser.parse_args()
     import torch
     from tqdm import tqdm
@@ -124,7 +132,7 @@ def main() -> int:
     if steps > policy.action_horizon:
         parser.error(f"--action-horizon {steps} exceeds the policy's Ta {policy.action_horizon}")
     ours = [
-        ros_semantics_success(policy, s, args.latency, args.start_delay, steps)
+        ros_semantics_success(policy, s, args.latency, args.start_delay, steps, args.missed_ticks)
         for s in tqdm(seeds, desc="ROS semantics", unit="episode")
     ]
     policy.config = dataclasses.replace(policy.config, action_horizon=steps)
@@ -136,7 +144,7 @@ def main() -> int:
     print(f"per seed {first}..{last}, ROS semantics: {outcomes(ours)}")
     print(
         f"push success: plain sim {np.mean(plain):.2f}, ROS semantics {np.mean(ours):.2f} (latency "
-        f"{args.latency * 1e3:.0f} ms, start delay {args.start_delay * 10} ms, Ta {steps}); ratio "
+        f"{args.latency * 1e3:.0f} ms, start delay {args.start_delay * 10} ms, Ta {steps}, missed slots {args.missed_ticks:.0%}); ratio "
         f"{np.mean(ours) / max(np.mean(plain), 1e-9):.2f}x"
     )
     return 0
