@@ -113,7 +113,10 @@ def main() -> int:
         "--action-horizon", type=int, default=0, help="steps run from each chunk, both paths (0: as saved)"
     )
     parser.add_argument(
-        "--missed-ticks", type=float, default=0.0, help="fraction of control slots the loop misses (at random)"
+        "--missed-ticks",
+        type=float,
+        default=0.0,
+        help="fraction of control slots the loop misses (at random)",
     )
     args = parser.parse_args()
     import torch
