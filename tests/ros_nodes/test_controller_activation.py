@@ -14,7 +14,8 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from ros_nodes import common  # noqa: E402
 from ros_nodes.controller_node import ControllerNode  # noqa: E402
 
-HOME = np.array([2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409, 0.95])
+# Any pose will do (the filter starts from wherever the arm is): six joints, then the gripper.
+AFTER_RESET = np.array([0.5, -1.0, 1.0, -1.5, -1.5, 0.5, 0.9])
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_activation_waits_for_a_joint_state_measured_after_it(controller):
     sent: list[np.ndarray] = []
     controller.trigger_deactivate()
     controller._publish = sent.append  # the next loop sends here: what would go to the arm
-    before_reset = HOME.copy()
+    before_reset = AFTER_RESET.copy()
     before_reset[0] += 0.4  # where the last episode left the arm
     controller._on_joint_state(_joint_state(controller, before_reset))
     controller.trigger_activate()
@@ -45,9 +46,9 @@ def test_activation_waits_for_a_joint_state_measured_after_it(controller):
     assert controller.loop.thread_status is not None, "the loop thread never started"
     assert sent == [], "commanded from a joint state measured before activation"
 
-    controller._on_joint_state(_joint_state(controller, HOME))  # the first one after the reset
+    controller._on_joint_state(_joint_state(controller, AFTER_RESET))  # the first one after the reset
     deadline = time.monotonic() + 5.0
     while not sent and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sent, "no command after a fresh joint state"
-    np.testing.assert_allclose(np.array(sent), np.tile(HOME, (len(sent), 1)), atol=1e-9)
+    np.testing.assert_allclose(np.array(sent), np.tile(AFTER_RESET, (len(sent), 1)), atol=1e-9)
