@@ -8,7 +8,7 @@ executor:
   ensemble_new_weight: 0.5  # ensemble: weight of the newest chunk on overlapping steps
 loop:
   spin_margin_s: 0.0003     # sleep until this long before the deadline, then spin
-  max_spin_margin_s: 0.0015 # the adaptive margin never grows past this
+  max_spin_margin_s: 0.0005 # the adaptive margin never grows past this
   adaptive_spin: true       # widen / narrow the margin from the measured sleep overshoot
   realtime_priority: 50     # >0: SCHED_FIFO at this priority for the loop thread (needs CAP_SYS_NICE
                             #     or rtprio in limits.conf; refused: a WARNING, normal scheduling)

@@ -183,9 +183,14 @@ class SafetyFilter:
 
     # -- one control period ---------------------------------------------------------------
 
-    def step(self, target: np.ndarray | None, measured: np.ndarray | None = None) -> FilterResult:
+    def step(
+        self, target: np.ndarray | None, measured: np.ndarray | None = None, target_dt: float | None = None
+    ) -> FilterResult:
         """The command for the next period. `target` (J + 1,) or None to hold (brake to rest);
-        `measured` (J + 1,) or (J,) enables the distance-from-measured rule."""
+        `measured` (J + 1,) or (J,) enables the distance-from-measured rule; `target_dt` is the
+        time since the previous target was sampled (default one period; ControlLoop passes more
+        after a missed slot). It only sets the reference velocity the filter tracks: the command
+        still moves one period, within the limits, and catches up with the target after."""
         if not self._ready:
             raise RuntimeError("SafetyFilter.step before reset(measured position)")
         reasons = 0
@@ -221,11 +226,13 @@ class SafetyFilter:
             # The reference velocity comes from the targets as asked, before any clamping
             # (clamping to the measured position would feed the arm's lag back into it).
             # (Unknown on the first target after a reset or a hold: taken as zero.)
+            # Per target_dt: a target sampled two periods after the last moved twice as far.
             if self._last_target is None:
                 v_ref = a_ref = self._zeros
             else:
-                v_ref = np.minimum(np.maximum((arm - self._last_target) / self.dt, -self.vmax), self.vmax)
-                a_ref = np.minimum(np.maximum((v_ref - self._last_vref) / self.dt, -self.amax), self.amax)
+                tdt = target_dt or self.dt
+                v_ref = np.minimum(np.maximum((arm - self._last_target) / tdt, -self.vmax), self.vmax)
+                a_ref = np.minimum(np.maximum((v_ref - self._last_vref) / tdt, -self.amax), self.amax)
             self._last_target, self._last_vref = arm, v_ref
             arm, why = self._shape_target(arm, meas)
             if why:

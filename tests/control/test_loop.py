@@ -224,3 +224,28 @@ def test_a_failing_driver_latches_the_estop(hw):
             time.sleep(0.01)
     assert isinstance(loop.error, OSError)
     assert loop.mode is Mode.ESTOP and "driver gone" in loop.watchdog.estop_reason
+
+
+def test_missed_slots_do_not_read_as_a_faster_target(hw):
+    """A loop that misses slots tells the filter how long it has been since the last target,
+    so the reference velocity is the target's own, not the distance of two periods over one
+    (bench/ros_semantics.py --missed-ticks 0.3 measured what that costs a push policy); and
+    every command sent is still within the limits one period after the last."""
+    dt = hw.control_period_s
+    rng = np.random.default_rng(0)
+    arm = FakeArm(HOME)
+    loop = ControlLoop(hw, arm.read, arm.send, use_workspace=False, clock=lambda: arm.now)
+    loop.tick(0.0)
+    speed = np.append(np.full(hw.num_joints, 0.2), 0.0)  # rad/s, a ramp the filter can follow
+    loop.submit(Chunk(0.0, 0.1, HOME + speed * 0.1 * np.arange(30)[:, None]))
+    misses = 0
+    for k in range(1, 1400):
+        arm.now = k * dt
+        if k > 100 and rng.random() < 0.2:
+            misses += 1
+            continue
+        loop.tick(arm.now)
+        if k > 100:  # up to speed
+            np.testing.assert_allclose(loop.filter._last_vref, speed[:-1], atol=1e-6)
+    assert misses > 200
+    assert_within_limits(arm.sent, hw, HOME)
