@@ -230,7 +230,9 @@ class SafetyFilter:
             if self._last_target is None:
                 v_ref = a_ref = self._zeros
             else:
-                tdt = target_dt or self.dt
+                tdt = self.dt if target_dt is None else target_dt
+                if not tdt > 0:
+                    raise ValueError(f"target_dt must be a positive number of seconds, got {target_dt}")
                 v_ref = np.minimum(np.maximum((arm - self._last_target) / tdt, -self.vmax), self.vmax)
                 a_ref = np.minimum(np.maximum((v_ref - self._last_vref) / tdt, -self.amax), self.amax)
             self._last_target, self._last_vref = arm, v_ref

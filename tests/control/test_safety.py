@@ -195,3 +195,11 @@ def test_catches_up_with_a_moving_target_then_follows_it_exactly(hw):
         last.append(reasons)
         np.testing.assert_allclose(command, target, atol=1e-9)
     assert not any(last)
+
+
+def test_a_non_positive_target_interval_is_refused(hw):
+    filt = SafetyFilter(hw, use_workspace=False)
+    filt.reset(HOME)
+    filt.step(HOME)
+    with pytest.raises(ValueError, match="target_dt"):
+        filt.step(HOME, target_dt=0.0)
