@@ -102,6 +102,8 @@ def ros_semantics_success(
 
 
 def main() -> int:
+    from robot_rl.cli_types import float_in
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", required=True, help="a push policy checkpoint (state observations)")
     parser.add_argument("--seeds", default="1-150", help="scene seeds FIRST-LAST (the ROS test uses 1..N)")
@@ -114,7 +116,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--missed-ticks",
-        type=float,
+        type=float_in(0.0, 1.0, open_high=True),
         default=0.0,
         help="fraction of control slots the loop misses (at random)",
     )

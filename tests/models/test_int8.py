@@ -10,20 +10,21 @@ from robot_rl.models.int8 import Conv1dAsLinear, ConvTranspose1dAsLinear, quanti
 from robot_rl.models.unet1d import ConditionalUnet1D
 
 
-@pytest.mark.parametrize("kernel,stride,padding", [(5, 1, 2), (3, 2, 1), (1, 1, 0), (4, 3, 0)])
-def test_conv1d_as_linear_computes_the_same_convolution(kernel, stride, padding):
+@pytest.mark.parametrize(
+    "conv_type,as_linear,length,kernel,stride,padding",
+    [(nn.Conv1d, Conv1dAsLinear, 16, *k) for k in [(5, 1, 2), (3, 2, 1), (1, 1, 0), (4, 3, 0)]]
+    + [
+        (nn.ConvTranspose1d, ConvTranspose1dAsLinear, 8, *k)
+        for k in [(4, 2, 1), (3, 1, 1), (5, 3, 2), (2, 2, 0)]
+    ],
+)
+def test_convolution_as_linear_computes_the_same_convolution(
+    conv_type, as_linear, length, kernel, stride, padding
+):
     torch.manual_seed(0)
-    conv = nn.Conv1d(6, 9, kernel, stride=stride, padding=padding)
-    x = torch.randn(3, 6, 16)
-    torch.testing.assert_close(Conv1dAsLinear(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("kernel,stride,padding", [(4, 2, 1), (3, 1, 1), (5, 3, 2), (2, 2, 0)])
-def test_conv_transpose1d_as_linear_computes_the_same_convolution(kernel, stride, padding):
-    torch.manual_seed(0)
-    conv = nn.ConvTranspose1d(6, 9, kernel, stride=stride, padding=padding)
-    x = torch.randn(3, 6, 8)
-    torch.testing.assert_close(ConvTranspose1dAsLinear(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
+    conv = conv_type(6, 9, kernel, stride=stride, padding=padding)
+    x = torch.randn(3, 6, length)
+    torch.testing.assert_close(as_linear(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
 
 
 def test_convolutions_it_cannot_express_are_refused():
