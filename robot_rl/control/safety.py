@@ -178,6 +178,13 @@ class SafetyFilter:
         return out
 
     @property
+    def reference_velocity(self) -> np.ndarray:
+        """The feed-forward velocity the filter tracked at the last accepted target (J,):
+        (target - previous target) / target_dt within the velocity limits; zero on the first
+        target after a reset or a hold."""
+        return self._last_vref.copy()
+
+    @property
     def stopped(self) -> bool:
         return not self.v.any() and not self.a.any()
 

@@ -246,6 +246,6 @@ def test_missed_slots_do_not_read_as_a_faster_target(hw):
             continue
         loop.tick(arm.now)
         if k > 100:  # up to speed
-            np.testing.assert_allclose(loop.filter._last_vref, speed[:-1], atol=1e-6)
+            np.testing.assert_allclose(loop.filter.reference_velocity, speed[:-1], atol=1e-6)
     assert misses > 200
     assert_within_limits(arm.sent, hw, HOME)
