@@ -18,10 +18,18 @@ continues from the last checkpoint.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
-from robot_rl.cli_types import fraction, int_at_least, non_negative_int, positive_float, positive_int
+from robot_rl.cli_types import (
+    float_in,
+    fraction,
+    int_at_least,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 LEARNERS = {
     "iql": "offline IQL (expectile V, AWR actor), optional online fine-tuning",
@@ -79,6 +87,13 @@ def add_parsers(sub) -> None:
                 type=non_negative_int,
                 default=0,
                 help="uniform actions first (no data: 5000)",
+            )
+        if name in ("rlpd", "dsrl"):
+            p.add_argument(
+                "--target-entropy",
+                type=float_in(-math.inf),
+                default=None,
+                help="SAC's entropy target in nats (default: -action_dim / 2; the DSRL authors use 0)",
             )
         if name == "wsrl":
             p.add_argument("--init", required=True, help="a Cal-QL or IQL run directory (train calql ...)")
@@ -149,6 +164,18 @@ def _hidden(args) -> tuple[int, ...]:
     if not widths or min(widths) < 1:
         raise ValueError(f"--hidden must be comma-separated positive integers, got {args.hidden!r}")
     return widths
+
+
+def _sac_config(args, hidden):
+    from robot_rl.algorithms.sac import SACConfig
+
+    return SACConfig(
+        hidden=hidden,
+        critic_members=args.critics,
+        gamma=args.discount,
+        utd=args.utd,
+        target_entropy=args.target_entropy,
+    )
 
 
 def _make_env(args, reward_classifier: bool = True):
@@ -324,7 +351,7 @@ def _offline(args) -> int:
 
 
 def _rlpd(args) -> int:
-    from robot_rl.algorithms.sac import SAC, SACConfig
+    from robot_rl.algorithms.sac import SAC
     from robot_rl.training.online import run_online
 
     hidden = _hidden(args)
@@ -335,9 +362,7 @@ def _rlpd(args) -> int:
         policy = _policy_from_data(buffer, obs_keys, hidden, env.action_space.low, env.action_space.high)
     else:
         policy = _policy_from_env(env, _obs_keys(args), hidden)
-    algo = SAC(
-        policy, SACConfig(hidden=hidden, critic_members=args.critics, gamma=args.discount, utd=args.utd)
-    )
+    algo = SAC(policy, _sac_config(args, hidden))
     config = _online_config(args, random_steps=args.random_steps, offline_fraction=args.offline_fraction)
     curve = run_online(
         algo, env, args.out, config, offline=buffer, evaluator=_evaluator(args), run_config=_run_config(args)
@@ -379,7 +404,7 @@ def _wsrl(args) -> int:
 
 def _dsrl(args) -> int:
     from robot_rl.algorithms.dsrl import DSRLConfig, DSRLPolicy, NoiseActionEnv, noise_actor_policy
-    from robot_rl.algorithms.sac import SAC, SACConfig
+    from robot_rl.algorithms.sac import SAC
     from robot_rl.policies import load_policy
     from robot_rl.training.online import run_online
 
@@ -389,9 +414,7 @@ def _dsrl(args) -> int:
     dsrl = DSRLConfig(noise_max=args.noise_max, hidden=hidden)
     env = NoiseActionEnv(_make_env(args), diffusion, dsrl.noise_max)
     policy = noise_actor_policy(diffusion, dsrl)
-    algo = SAC(
-        policy, SACConfig(hidden=hidden, critic_members=args.critics, gamma=args.discount, utd=args.utd)
-    )
+    algo = SAC(policy, _sac_config(args, hidden))
     evaluator = _evaluator(args)
     wrapped = (lambda p, step: evaluator(DSRLPolicy(diffusion, p), step)) if evaluator else None
     config = _online_config(args, random_steps=args.random_steps, offline_fraction=0.0)
