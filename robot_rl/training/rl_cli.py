@@ -95,6 +95,17 @@ def add_parsers(sub) -> None:
                 default=None,
                 help="SAC's entropy target in nats (default: -action_dim / 2; the DSRL authors use 0)",
             )
+            p.add_argument(
+                "--init-temperature",
+                type=positive_float,
+                default=1.0,
+                help="SAC's initial entropy weight alpha (tuned towards the target from there)",
+            )
+            p.add_argument(
+                "--no-entropy-backup",
+                action="store_true",
+                help="leave the entropy bonus out of the TD target (Q then sums rewards only)",
+            )
         if name == "wsrl":
             p.add_argument("--init", required=True, help="a Cal-QL or IQL run directory (train calql ...)")
             p.add_argument("--warmup-steps", type=non_negative_int, default=5000)
@@ -175,6 +186,8 @@ def _sac_config(args, hidden):
         gamma=args.discount,
         utd=args.utd,
         target_entropy=args.target_entropy,
+        init_temperature=args.init_temperature,
+        backup_entropy=not args.no_entropy_backup,
     )
 
 

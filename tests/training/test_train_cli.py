@@ -46,14 +46,17 @@ def test_bad_obs_key_slice_is_refused_by_name(entry, says, tiny_store, tmp_path,
 
 
 @pytest.mark.parametrize("learner", ["rlpd", "dsrl"])
-def test_target_entropy_reaches_sac_and_nan_is_refused(learner, capsys):
+def test_entropy_options_reach_sac_and_nan_is_refused(learner, capsys):
     from robot_rl.cli import build_parser
     from robot_rl.training.rl_cli import _sac_config
 
     argv = ["train", learner, "--out", "run", *(["--diffusion", "bc"] if learner == "dsrl" else [])]
     parser = build_parser()
-    assert _sac_config(parser.parse_args([*argv, "--target-entropy", "0"]), (8,)).target_entropy == 0.0
-    assert _sac_config(parser.parse_args(argv), (8,)).target_entropy is None  # SAC: -action_dim / 2
+    asked = [*argv, "--target-entropy", "0", "--init-temperature", "0.01", "--no-entropy-backup"]
+    config = _sac_config(parser.parse_args(asked), (8,))
+    assert (config.target_entropy, config.init_temperature, config.backup_entropy) == (0.0, 0.01, False)
+    default = _sac_config(parser.parse_args(argv), (8,))
+    assert (default.target_entropy, default.init_temperature, default.backup_entropy) == (None, 1.0, True)
     with pytest.raises(SystemExit):
         parser.parse_args([*argv, "--target-entropy", "nan"])
     assert "--target-entropy" in capsys.readouterr().err
