@@ -96,15 +96,15 @@ def ours_push(kind: str, args, seed: int, out: Path) -> list[tuple[int, float]]:
     from robot_rl.algorithms.dsrl import DSRLConfig, DSRLPolicy, NoiseActionEnv, noise_actor_policy
     from robot_rl.algorithms.sac import SAC, SACConfig
     from robot_rl.training.online import OnlineConfig, run_online
-    from robot_rl.training.rl_cli import _offline_buffer, _policy_from_data
+    from robot_rl.training.rl_cli import offline_buffer, policy_from_data
 
     torch.manual_seed(seed)
     env = push_env()
     offline = None
     if kind == "rlpd":
         ns = SimpleNamespace(data=args.data, obs_keys=",".join(STATE_KEYS), reward="sparse", discount=0.99)
-        offline, obs_keys = _offline_buffer(ns, list(STATE_KEYS))
-        policy = _policy_from_data(offline, obs_keys, (256, 256), env.action_space.low, env.action_space.high)
+        offline, obs_keys = offline_buffer(ns, list(STATE_KEYS))
+        policy = policy_from_data(offline, obs_keys, (256, 256), env.action_space.low, env.action_space.high)
         algo = SAC(policy, SACConfig(utd=args.utd))
         evaluate_policy = lambda p: _evaluate_chunk_policy(p, args.eval_episodes)  # noqa: E731
     else:

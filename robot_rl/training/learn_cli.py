@@ -30,6 +30,7 @@ from robot_rl.cli_types import fraction, int_at_least, non_negative_int, positiv
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from robot_rl.training.cli import DEFAULT_STATE_KEYS
+    from robot_rl.training.rl_cli import add_entropy_arguments
 
     parser.add_argument("--algo", required=True, choices=["dsrl", "rlpd"], help="the online learner")
     parser.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
@@ -64,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--curve-every", type=int, default=200, help="robot steps between points of the success curve"
     )
     parser.add_argument("--discount", type=fraction, default=0.99)
+    add_entropy_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--log-store", default="", help="episode store of what the robot did (default <out>/episodes.zarr)"
@@ -86,12 +88,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
-    from robot_rl.algorithms.sac import SAC, SACConfig
+    from robot_rl.algorithms.sac import SAC
     from robot_rl.data.store import EpisodeStore
     from robot_rl.policies.explorer import CONFIG, Explorer
     from robot_rl.training.actor_link import LearnerLink
     from robot_rl.training.online import OnlineConfig, run_online
-    from robot_rl.training.rl_cli import _hidden
+    from robot_rl.training.rl_cli import hidden_sizes, sac_config
     from robot_rl.training.robot_loop import RobotActors, episode_spec
 
     if args.key and not (args.actors and args.server_public):
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
-    hidden = _hidden(args)
+    hidden = hidden_sizes(args)
     offline, diffusion = None, None
     if args.algo == "dsrl":
         if not args.diffusion:
@@ -114,16 +116,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.data:
             raise ValueError("--algo rlpd needs --data (offline demonstrations: RLPD samples them 50/50)")
-        from robot_rl.training.rl_cli import _offline_buffer, _policy_from_data
+        from robot_rl.training.rl_cli import offline_buffer, policy_from_data
 
         namespace = argparse.Namespace(**vars(args), reward="sparse")
-        offline, obs_keys = _offline_buffer(
+        offline, obs_keys = offline_buffer(
             namespace, [k.strip() for k in args.obs_keys.split(",") if k.strip()]
         )
-        policy = _policy_from_data(offline, obs_keys, hidden)
-    algo = SAC(
-        policy, SACConfig(hidden=hidden, critic_members=args.critics, gamma=args.discount, utd=args.utd)
-    )
+        policy = policy_from_data(offline, obs_keys, hidden)
+    algo = SAC(policy, sac_config(args, hidden))
 
     explorer_dir = out / "explorer"
     if not (explorer_dir / CONFIG).exists():

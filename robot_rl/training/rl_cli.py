@@ -89,23 +89,7 @@ def add_parsers(sub) -> None:
                 help="uniform actions first (no data: 5000)",
             )
         if name in ("rlpd", "dsrl"):
-            p.add_argument(
-                "--target-entropy",
-                type=float_in(-math.inf),
-                default=None,
-                help="SAC's entropy target in nats (default: -action_dim / 2; the DSRL authors use 0)",
-            )
-            p.add_argument(
-                "--init-temperature",
-                type=positive_float,
-                default=1.0,
-                help="SAC's initial entropy weight alpha (tuned towards the target from there)",
-            )
-            p.add_argument(
-                "--no-entropy-backup",
-                action="store_true",
-                help="leave the entropy bonus out of the TD target (Q then sums rewards only)",
-            )
+            add_entropy_arguments(p)
         if name == "wsrl":
             p.add_argument("--init", required=True, help="a Cal-QL or IQL run directory (train calql ...)")
             p.add_argument("--warmup-steps", type=non_negative_int, default=5000)
@@ -167,7 +151,7 @@ def _reward_classifier(args) -> int:
 
 
 # ---- shared pieces ---------------------------------------------------------------------------------
-def _hidden(args) -> tuple[int, ...]:
+def hidden_sizes(args) -> tuple[int, ...]:
     try:
         widths = tuple(int(w) for w in args.hidden.split(",") if w.strip())
     except ValueError as exc:
@@ -177,7 +161,29 @@ def _hidden(args) -> tuple[int, ...]:
     return widths
 
 
-def _sac_config(args, hidden):
+def add_entropy_arguments(p: argparse.ArgumentParser) -> None:
+    """SAC's temperature knobs (train rlpd / dsrl and learn): read back by sac_config."""
+    p.add_argument(
+        "--target-entropy",
+        type=float_in(-math.inf),
+        default=None,
+        help="SAC's entropy target in nats (default: -action_dim / 2; the DSRL authors use 0)",
+    )
+    p.add_argument(
+        "--init-temperature",
+        type=positive_float,
+        default=1.0,
+        help="SAC's initial entropy weight alpha (tuned towards the target from there)",
+    )
+    p.add_argument(
+        "--no-entropy-backup",
+        action="store_true",
+        help="leave the entropy bonus out of the TD target (Q then sums rewards only)",
+    )
+
+
+def sac_config(args, hidden):
+    """The SACConfig the command line asks for (add_entropy_arguments' options included)."""
     from robot_rl.algorithms.sac import SACConfig
 
     return SACConfig(
@@ -206,7 +212,7 @@ def _make_env(args, reward_classifier: bool = True):
     return sim.make_env(args.task, **overrides)
 
 
-def _offline_buffer(args, obs_keys: list[str]):
+def offline_buffer(args, obs_keys: list[str]):
     """All transitions of --data. With --reward sparse the stored rewards are relabelled to the
     task's sparse signal (1.0 on the terminal success step, else 0), as the online env gives them."""
     import numpy as np
@@ -238,7 +244,7 @@ def _offline_buffer(args, obs_keys: list[str]):
     return buffer, keys_here
 
 
-def _policy_from_data(buffer, obs_keys: list[str], hidden, env_low=None, env_high=None):
+def policy_from_data(buffer, obs_keys: list[str], hidden, env_low=None, env_high=None):
     """Normaliser from the data; action bounds = data range + 10% margin (inside the env's bounds)."""
     import numpy as np
 
@@ -323,9 +329,9 @@ def _offline(args) -> int:
     from robot_rl.training.online import run_online
     from robot_rl.training.trainer import Trainer, TrainerConfig
 
-    hidden = _hidden(args)
-    buffer, obs_keys = _offline_buffer(args, _obs_keys(args))
-    policy = _policy_from_data(buffer, obs_keys, hidden)
+    hidden = hidden_sizes(args)
+    buffer, obs_keys = offline_buffer(args, _obs_keys(args))
+    policy = policy_from_data(buffer, obs_keys, hidden)
     if args.learner == "iql":
         algo = IQL(policy, IQLConfig(hidden=hidden, gamma=args.discount, batch_size=args.batch_size))
     else:
@@ -367,15 +373,15 @@ def _rlpd(args) -> int:
     from robot_rl.algorithms.sac import SAC
     from robot_rl.training.online import run_online
 
-    hidden = _hidden(args)
+    hidden = hidden_sizes(args)
     env = _make_env(args)
     buffer = None
     if args.data:
-        buffer, obs_keys = _offline_buffer(args, _obs_keys(args))
-        policy = _policy_from_data(buffer, obs_keys, hidden, env.action_space.low, env.action_space.high)
+        buffer, obs_keys = offline_buffer(args, _obs_keys(args))
+        policy = policy_from_data(buffer, obs_keys, hidden, env.action_space.low, env.action_space.high)
     else:
         policy = _policy_from_env(env, _obs_keys(args), hidden)
-    algo = SAC(policy, _sac_config(args, hidden))
+    algo = SAC(policy, sac_config(args, hidden))
     config = _online_config(args, random_steps=args.random_steps, offline_fraction=args.offline_fraction)
     curve = run_online(
         algo, env, args.out, config, offline=buffer, evaluator=_evaluator(args), run_config=_run_config(args)
@@ -423,11 +429,11 @@ def _dsrl(args) -> int:
 
     diffusion = load_policy(args.diffusion)
     diffusion.reset()
-    hidden = _hidden(args)
+    hidden = hidden_sizes(args)
     dsrl = DSRLConfig(noise_max=args.noise_max, hidden=hidden)
     env = NoiseActionEnv(_make_env(args), diffusion, dsrl.noise_max)
     policy = noise_actor_policy(diffusion, dsrl)
-    algo = SAC(policy, _sac_config(args, hidden))
+    algo = SAC(policy, sac_config(args, hidden))
     evaluator = _evaluator(args)
     wrapped = (lambda p, step: evaluator(DSRLPolicy(diffusion, p), step)) if evaluator else None
     config = _online_config(args, random_steps=args.random_steps, offline_fraction=0.0)

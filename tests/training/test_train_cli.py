@@ -45,17 +45,23 @@ def test_bad_obs_key_slice_is_refused_by_name(entry, says, tiny_store, tmp_path,
     assert not out.exists()
 
 
-@pytest.mark.parametrize("learner", ["rlpd", "dsrl"])
-def test_entropy_options_reach_sac_and_nan_is_refused(learner, capsys):
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "rlpd", "--out", "run"],
+        ["train", "dsrl", "--out", "run", "--diffusion", "bc"],
+        ["learn", "--algo", "dsrl", "--out", "run"],
+    ],
+)
+def test_entropy_options_reach_sac_and_nan_is_refused(argv, capsys):
     from robot_rl.cli import build_parser
-    from robot_rl.training.rl_cli import _sac_config
+    from robot_rl.training.rl_cli import sac_config
 
-    argv = ["train", learner, "--out", "run", *(["--diffusion", "bc"] if learner == "dsrl" else [])]
     parser = build_parser()
     asked = [*argv, "--target-entropy", "0", "--init-temperature", "0.01", "--no-entropy-backup"]
-    config = _sac_config(parser.parse_args(asked), (8,))
+    config = sac_config(parser.parse_args(asked), (8,))
     assert (config.target_entropy, config.init_temperature, config.backup_entropy) == (0.0, 0.01, False)
-    default = _sac_config(parser.parse_args(argv), (8,))
+    default = sac_config(parser.parse_args(argv), (8,))
     assert (default.target_entropy, default.init_temperature, default.backup_entropy) == (None, 1.0, True)
     with pytest.raises(SystemExit):
         parser.parse_args([*argv, "--target-entropy", "nan"])
