@@ -50,15 +50,31 @@ def freeze(policy: nn.Module) -> nn.Module:
 
 
 def noise_actor_policy(diffusion, config: DSRLConfig, obs_mean=None, obs_std=None) -> ActorPolicy:
-    """The SAC actor's policy: the diffusion policy's state keys in, flat noise (Tp * A) out."""
+    """The SAC actor's policy: the diffusion policy's state keys in, flat noise (Tp * A) out.
+
+    Observations are normalized as the diffusion policy normalizes them (its per-key map into
+    [-1, 1]) unless obs_mean / obs_std are given: in raw units a cube's few centimetres of travel
+    are inputs of a few hundredths, which actor and critics barely see.
+    """
     state_keys = diffusion.config.state_keys
     if not state_keys or diffusion.config.image_keys:
         raise ValueError("DSRL here is state-based: the diffusion policy must use state keys only")
     dims = [int(np.prod(diffusion.config.obs_spec[k].shape)) for k in state_keys]
+    if obs_mean is None and obs_std is None:
+        obs_mean, obs_std = diffusion_obs_stats(diffusion)
     n = diffusion.pred_horizon * diffusion.action_dim
     return ActorPolicy(
         state_keys, dims, [-config.noise_max] * n, [config.noise_max] * n, config.hidden, obs_mean, obs_std
     )
+
+
+def diffusion_obs_stats(diffusion) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) over the diffusion policy's state keys, flattened, such that
+    (x - mean) / std equals its normalizer's x * scale + offset."""
+    maps = [diffusion.normalization(k) for k in diffusion.config.state_keys]
+    scale = torch.cat([s for s, _ in maps]).cpu().numpy()
+    offset = torch.cat([o for _, o in maps]).cpu().numpy()
+    return -offset / scale, 1.0 / scale
 
 
 class NoiseActionEnv(gym.Wrapper):

@@ -353,6 +353,10 @@ class DiffusionPolicy(nn.Module):
     def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
         return (x - getattr(self, f"norm_{key}_offset")) / getattr(self, f"norm_{key}_scale")
 
+    def normalization(self, key: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, offset) of one key's map y = x * scale + offset, flat, copies."""
+        return getattr(self, f"norm_{key}_scale").clone(), getattr(self, f"norm_{key}_offset").clone()
+
     def set_normalization(self, scale: Mapping[str, Any], offset: Mapping[str, Any]) -> None:
         """Set the per-key affine maps y = x * scale + offset (robot_rl.data.normalizer.Normalizer's
         `scale` / `offset` dicts) for every state key and the action."""

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--algo rlpd needs --data (offline demonstrations: RLPD samples them 50/50)")
         from robot_rl.training.rl_cli import offline_buffer, policy_from_data
 
-        namespace = argparse.Namespace(**vars(args), reward="sparse")
+        namespace = argparse.Namespace(**vars(args), reward="sparse", reward_offset=0.0)
         offline, obs_keys = offline_buffer(
             namespace, [k.strip() for k in args.obs_keys.split(",") if k.strip()]
         )

@@ -60,6 +60,13 @@ def add_parsers(sub) -> None:
         p.add_argument("--batch-size", type=positive_int, default=256)
         p.add_argument("--reward", choices=["sparse", "dense"], default="sparse", help="the env's reward")
         p.add_argument(
+            "--reward-offset",
+            type=float_in(-math.inf),
+            default=0.0,
+            help="subtracted from every step's reward, online and offline (1 with sparse rewards: "
+            "-1 a step until success, as the DSRL authors run robomimic)",
+        )
+        p.add_argument(
             "--reward-classifier", default="", help="a trained reward classifier dir (replaces it)"
         )
         p.add_argument("--env-steps", type=non_negative_int, default=0 if offline_needed else 50_000)
@@ -68,6 +75,12 @@ def add_parsers(sub) -> None:
             "--eval-every", type=non_negative_int, default=5000, help="env steps (online) / steps (offline)"
         )
         p.add_argument("--eval-episodes", type=positive_int, default=20)
+        p.add_argument(
+            "--learning-starts",
+            type=non_negative_int,
+            default=0,
+            help="online env steps of acting before the first gradient update",
+        )
         p.add_argument("--checkpoint-every", type=positive_int, default=5000)
         p.add_argument("--max-episode-steps", type=non_negative_int, default=0, help="0: the task's default")
         p.add_argument("--no-progress", action="store_true")
@@ -208,8 +221,14 @@ def _make_env(args, reward_classifier: bool = True):
 
         classifier = RewardClassifier.load(args.reward_classifier)
         overrides["cameras"] = (classifier.camera,)
-        return ClassifierReward(sim.make_env(args.task, **overrides), classifier)
-    return sim.make_env(args.task, **overrides)
+        env = ClassifierReward(sim.make_env(args.task, **overrides), classifier)
+    else:
+        env = sim.make_env(args.task, **overrides)
+    if args.reward_offset:
+        from gymnasium.wrappers import TransformReward
+
+        env = TransformReward(env, lambda reward, offset=args.reward_offset: float(reward) - offset)
+    return env
 
 
 def offline_buffer(args, obs_keys: list[str]):
@@ -234,6 +253,7 @@ def offline_buffer(args, obs_keys: list[str]):
         ep = store.episode(i, need)
         if args.reward == "sparse":
             ep[keys.REWARD] = ep[keys.TERMINAL].astype(np.float32)
+        ep[keys.REWARD] = ep[keys.REWARD] - args.reward_offset
         for k, v in episode_transitions(ep, tuple(keys_here), args.discount).items():
             parts.setdefault(k, []).append(v)
     if not parts:
@@ -295,6 +315,7 @@ def _online_config(args, **changes):
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
         progress=not args.no_progress,
+        learning_starts=args.learning_starts,
     )
     values.update(changes)
     return OnlineConfig(**values)

@@ -69,3 +69,21 @@ def test_training_changes_the_noise_actor_and_never_the_diffusion_policy(tmp_pat
     torch.testing.assert_close(
         bundle.predict_action(obs), DSRLPolicy(diffusion, algo.policy).predict_action(obs)
     )
+
+
+def test_the_noise_actor_sees_observations_as_the_diffusion_policy_normalizes_them():
+    diffusion = tiny_diffusion()
+    rng = np.random.default_rng(0)
+    scale = {k: rng.uniform(2.0, 30.0, diffusion.obs_spec[k][0]) for k in diffusion.config.state_keys}
+    offset = {k: rng.uniform(-3.0, 3.0, diffusion.obs_spec[k][0]) for k in diffusion.config.state_keys}
+    diffusion.set_normalization({**scale, keys.ACTION: np.ones(7)}, {**offset, keys.ACTION: np.zeros(7)})
+    policy = noise_actor_policy(diffusion, DSRLConfig(hidden=(16,)))
+    obs = {
+        k: torch.as_tensor(rng.normal(size=(5, *diffusion.obs_spec[k][0])), dtype=torch.float32)
+        for k in scale
+    }
+    expected = torch.cat([diffusion.normalize(k, obs[k]) for k in policy.obs_keys], dim=-1)
+    torch.testing.assert_close(policy.encode(obs), expected, rtol=1e-5, atol=1e-5)
+    # Explicit statistics still win.
+    plain = noise_actor_policy(diffusion, DSRLConfig(hidden=(16,)), np.zeros(16), np.ones(16))
+    torch.testing.assert_close(plain.encode(obs), plain.flatten_obs(obs))

@@ -66,3 +66,26 @@ def test_entropy_options_reach_sac_and_nan_is_refused(argv, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args([*argv, "--target-entropy", "nan"])
     assert "--target-entropy" in capsys.readouterr().err
+
+
+def test_reward_offset_shifts_online_and_offline_rewards_alike(tiny_store):
+    import numpy as np
+
+    from robot_rl import keys
+    from robot_rl.cli import build_parser
+    from robot_rl.training.rl_cli import _make_env, _online_config, offline_buffer
+
+    parser = build_parser()
+    base = ["train", "rlpd", "--out", "run", "--data", str(tiny_store), "--obs-keys", "joint_pos,goal_pos"]
+    plain, shifted = parser.parse_args(base), parser.parse_args([*base, "--reward-offset", "1"])
+    rewards = [
+        buffer.take(np.arange(len(buffer)))[keys.REWARD]
+        for buffer, _ in (offline_buffer(a, ["joint_pos", "goal_pos"]) for a in (plain, shifted))
+    ]
+    np.testing.assert_allclose(rewards[1], rewards[0] - 1.0)
+
+    env = _make_env(shifted)
+    obs, _ = env.reset(seed=0)
+    hold = np.append(obs[keys.JOINT_POS], 1.0).astype(np.float32)  # stay put: no success
+    assert env.step(hold)[1] == -1.0
+    assert _online_config(parser.parse_args([*base, "--learning-starts", "300"])).learning_starts == 300
