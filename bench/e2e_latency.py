@@ -41,15 +41,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HOME = (2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409)  # sim_ur5e's home keyframe
-
 
 def untrained_policy(path: Path, sampler_kind: str, steps: int) -> Path:
     import numpy as np
 
     from robot_rl import keys
+    from robot_rl.config.hardware import load_hardware_config
     from robot_rl.policies import DiffusionPolicy, DiffusionPolicyConfig, SamplerConfig
     from robot_rl.policies.diffusion import ObsFeature, UNetConfig
+    from sim.robot import home_pose
 
     obs = {keys.JOINT_POS: 6, keys.GRIPPER_POS: 1, keys.EE_POS: 3, keys.OBJECT_POSE: 7, keys.GOAL_POS: 3}
     policy = DiffusionPolicy(
@@ -64,7 +64,10 @@ def untrained_policy(path: Path, sampler_kind: str, steps: int) -> Path:
     scale = {k: np.ones(n) for k, n in obs.items()}
     offset = {k: np.zeros(n) for k, n in obs.items()}
     # Actions within 0.05 rad of home: the arm stays put whatever the untrained net says.
-    scale[keys.ACTION], offset[keys.ACTION] = np.full(7, 20.0), -20.0 * np.append(HOME, 0.95)
+    scale[keys.ACTION], offset[keys.ACTION] = (
+        np.full(7, 20.0),
+        -20.0 * np.append(home_pose(load_hardware_config("sim_ur5e")), 0.95),
+    )
     policy.set_normalization(scale, offset)
     return policy.save(path)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mujoco
+import numpy as np
 
 from robot_rl.config.hardware import HardwareConfig
 from robot_rl.paths import asset_path
@@ -76,6 +77,14 @@ def load_arm_spec(hw: HardwareConfig) -> mujoco.MjSpec:
 def load_arm_model(hw: HardwareConfig) -> mujoco.MjModel:
     """The robot-only model (arm + gripper) with the hardware config's limits applied."""
     return _finish(load_arm_spec(hw).compile(), hw)
+
+
+def home_pose(hw: HardwareConfig) -> np.ndarray:
+    """The arm joints' positions in the model's `home` keyframe, in hw.joint_names order (rad)."""
+    model = load_arm_model(hw)
+    key = model.key("home")
+    qpos = [key.qpos[model.jnt_qposadr[model.joint(name).id]] for name in hw.joint_names]
+    return np.array(qpos, dtype=np.float64)
 
 
 def scene_path(task: str) -> Path:

@@ -5,6 +5,7 @@ import pytest
 
 from robot_rl.config.hardware import load_hardware_config
 from robot_rl.control.kinematics import ArmKinematics
+from sim.robot import home_pose
 
 # UR5e DH parameters (Universal Robots' published values).
 D = [0.1625, 0, 0, 0.1333, 0.0997, 0.0996]
@@ -72,7 +73,7 @@ def test_jacobian_matches_finite_differences(kin):
 
 
 def test_ik_reaches_pose_targets_within_limits(kin):
-    home = np.array([2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409])
+    home = home_pose(load_hardware_config("sim_ur5e"))
     rng = np.random.default_rng(1)
     for _ in range(10):
         q_true = home + rng.uniform(-0.4, 0.4, 6)
@@ -85,7 +86,7 @@ def test_ik_reaches_pose_targets_within_limits(kin):
 
 
 def test_ik_step_is_bounded_and_position_only_works(kin):
-    q0 = np.array([2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409])
+    q0 = home_pose(load_hardware_config("sim_ur5e"))
     q1 = kin.ik_step(q0, [0.2, 0.3, 0.6], max_step=0.05)
     assert np.max(np.abs(q1 - q0)) <= 0.05 + 1e-12
     q = kin.ik(q0, [0.5, 0.1, 0.2])

@@ -10,12 +10,14 @@ from control_limits import assert_within_limits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from robot_rl.config.hardware import load_hardware_config
 from robot_rl.control.executor import Chunk, Submit
 from robot_rl.control.loop import ControlLoop, JointState
 from robot_rl.control.safety import Reason
 from robot_rl.control.watchdog import Mode
+from sim.robot import home_pose
 
-HOME = np.array([2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409, 1.0])
+HOME = np.append(home_pose(load_hardware_config("sim_ur5e")), 1.0)  # gripper open
 CHUNKS_PER_EXAMPLE = 100
 EXAMPLES = 1000  # 100,000 chunks in all
 

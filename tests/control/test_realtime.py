@@ -11,12 +11,14 @@ import time
 import numpy as np
 import pytest
 
+from robot_rl.config.hardware import load_hardware_config
 from robot_rl.config.loader import ConfigError, from_dict
 from robot_rl.control import realtime
 from robot_rl.control.config import ControlConfig, LoopConfig
 from robot_rl.control.loop import ControlLoop, JointState
+from sim.robot import home_pose
 
-HOME = np.array([2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409, 1.0])
+HOME = np.append(home_pose(load_hardware_config("sim_ur5e")), 1.0)  # gripper open
 linux_only = pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="Linux scheduling API")
 
 

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from robot_rl.config.hardware import load_hardware_config
 from robot_rl.control.kinematics import ArmKinematics
 from robot_rl.control.safety import Reason, SafetyFilter
+from sim.robot import home_pose
 
-HOME = np.array([2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409, 1.0])
+HOME = np.append(home_pose(load_hardware_config("sim_ur5e")), 1.0)  # gripper open
 
 # One stream segment: what kind of target, how long it lasts, how big.
 segment = st.tuples(

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 from robot_rl import keys
+from robot_rl.config.hardware import load_hardware_config
+from sim.robot import home_pose
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +72,7 @@ def call(executor, client, request, timeout_s: float = 60.0, attempt_s: float = 
     raise AssertionError(f"service {client.srv_name} did not answer within {timeout_s:g} s")
 
 
-HOME = (2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409)  # sim_ur5e's home keyframe
+HOME = home_pose(load_hardware_config("sim_ur5e"))
 
 
 def untrained_push_policy(

@@ -6,7 +6,7 @@ import pytest
 
 from robot_rl.config.hardware import load_hardware_config
 from sim.config import TASKS
-from sim.robot import load_arm_model, load_scene_model
+from sim.robot import home_pose, load_arm_model, load_scene_model
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,16 @@ def test_home_keyframe_is_a_pregrasp_pose_above_the_table(hw):
     assert 0.3 < tcp[0] < 0.6 and abs(tcp[1]) < 0.1 and 0.15 < tcp[2] < 0.35
     approach = data.site_xmat[model.site("tcp").id].reshape(3, 3)[:, 2]
     assert approach[2] < -0.99  # pointing down
+
+
+def test_home_pose_is_where_every_episode_starts(hw):
+    import sim
+
+    q = home_pose(hw)
+    assert q.shape == (hw.num_joints,)
+    assert np.all(q > hw.position_lower) and np.all(q < hw.position_upper)
+    obs, _ = sim.make_env("push").reset(seed=3)
+    np.testing.assert_allclose(obs["joint_pos"], q, atol=1e-6)
 
 
 @pytest.mark.parametrize("task", TASKS)

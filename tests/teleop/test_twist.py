@@ -3,8 +3,9 @@ import pytest
 
 from robot_rl.config.hardware import load_hardware_config
 from robot_rl.teleop.twist import JoyGripper, TwistTeleop, TwistTeleopConfig
+from sim.robot import home_pose
 
-HOME = np.array([2.8409, -1.6798, 1.9651, -1.8561, -1.5708, 2.8409])
+HOME = home_pose(load_hardware_config("sim_ur5e"))
 
 
 @pytest.fixture(scope="module")
