@@ -9,7 +9,8 @@ Soft actor-critic, plus the three things RLPD adds to use offline data online:
      members, drawn afresh every update, which lets the update-to-data ratio go high (UTD 20).
 
 One `update(batch)` is one critic step, then (if `update_actor`) one actor and temperature
-step. The online loop calls `update_critic` UTD-1 times and `update` once per env step.
+step. The online loop calls `update_critic` UTD-1 times and `update` once per env step
+(`actor_every` = k > 0 instead: `update` on every k-th gradient step, k = 1 as SB3 does):
 
     env step t:  [critic]x(UTD-1)  [critic + actor + alpha]   -> next env step
 """
@@ -55,6 +56,7 @@ class SACConfig:
     target_entropy: float | None = None  # None: -act_dim / 2 (RLPD's choice)
     backup_entropy: bool = True
     utd: int = 20  # critic updates per env step, used by the online loop
+    actor_every: int = 0  # critic updates per actor + temperature update; 0: utd (once per env step)
     batch_size: int = 256
 
     def __post_init__(self):
@@ -64,6 +66,8 @@ class SACConfig:
             raise ValueError("tau must be in (0, 1] and gamma in [0, 1]")
         if self.utd < 1 or self.batch_size < 1:
             raise ValueError("utd and batch_size must be >= 1")
+        if self.actor_every < 0:
+            raise ValueError(f"actor_every must be >= 0 (0: once per env step), got {self.actor_every}")
 
 
 class SAC:

@@ -30,7 +30,7 @@ from robot_rl.cli_types import fraction, int_at_least, non_negative_int, positiv
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from robot_rl.training.cli import DEFAULT_STATE_KEYS
-    from robot_rl.training.rl_cli import add_entropy_arguments
+    from robot_rl.training.rl_cli import add_sac_arguments
 
     parser.add_argument("--algo", required=True, choices=["dsrl", "rlpd"], help="the online learner")
     parser.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--curve-every", type=int, default=200, help="robot steps between points of the success curve"
     )
     parser.add_argument("--discount", type=fraction, default=0.99)
-    add_entropy_arguments(parser)
+    add_sac_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--log-store", default="", help="episode store of what the robot did (default <out>/episodes.zarr)"

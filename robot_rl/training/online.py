@@ -239,12 +239,16 @@ class Learner:
         return available >= self.config.batch_size
 
     def train(self, updates: int) -> dict[str, float]:
-        """`updates` gradient steps; an algorithm with `update_critic` (SAC) updates its actor once."""
+        """`updates` gradient steps. An algorithm with `update_critic` (SAC) updates its actor on
+        every `actor_every`-th step of them (its config's; 0: every utd-th, once per env step)."""
         info: dict[str, float] = {}
         critic_only = getattr(self.algorithm, "update_critic", None)
+        every = 1
+        if critic_only is not None:
+            every = getattr(self.algorithm.config, "actor_every", 0) or self.config.utd
         for i in range(updates):
             batch = from_replay(self.sampler.sample(self.config.batch_size, self.rng), self.algorithm.policy)
-            if critic_only is not None and i < updates - 1:
+            if (i + 1) % every:
                 info = critic_only(batch)
             else:
                 info = self.algorithm.update(batch)

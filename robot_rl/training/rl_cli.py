@@ -102,7 +102,7 @@ def add_parsers(sub) -> None:
                 help="uniform actions first (no data: 5000)",
             )
         if name in ("rlpd", "dsrl"):
-            add_entropy_arguments(p)
+            add_sac_arguments(p)
         if name == "wsrl":
             p.add_argument("--init", required=True, help="a Cal-QL or IQL run directory (train calql ...)")
             p.add_argument("--warmup-steps", type=non_negative_int, default=5000)
@@ -174,8 +174,8 @@ def hidden_sizes(args) -> tuple[int, ...]:
     return widths
 
 
-def add_entropy_arguments(p: argparse.ArgumentParser) -> None:
-    """SAC's temperature knobs (train rlpd / dsrl and learn): read back by sac_config."""
+def add_sac_arguments(p: argparse.ArgumentParser) -> None:
+    """SAC's temperature and actor-update knobs (train rlpd / dsrl and learn): read back by sac_config."""
     p.add_argument(
         "--target-entropy",
         type=float_in(-math.inf),
@@ -193,10 +193,17 @@ def add_entropy_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave the entropy bonus out of the TD target (Q then sums rewards only)",
     )
+    p.add_argument(
+        "--actor-every",
+        type=positive_int,
+        default=None,
+        help="critic updates per actor and temperature update (default: --utd, once per env step "
+        "as RLPD does; 1 updates the actor with every critic step, as SB3 and the DSRL authors do)",
+    )
 
 
 def sac_config(args, hidden):
-    """The SACConfig the command line asks for (add_entropy_arguments' options included)."""
+    """The SACConfig the command line asks for (add_sac_arguments' options included)."""
     from robot_rl.algorithms.sac import SACConfig
 
     return SACConfig(
@@ -207,6 +214,7 @@ def sac_config(args, hidden):
         target_entropy=args.target_entropy,
         init_temperature=args.init_temperature,
         backup_entropy=not args.no_entropy_backup,
+        actor_every=args.actor_every or 0,
     )
 
 

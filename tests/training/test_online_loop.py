@@ -75,3 +75,18 @@ def test_curve_png_and_a_different_run_refused(tmp_path):
     other = OnlineConfig(env_steps=30, random_steps=5, batch_size=16, eval_every=10, checkpoint_every=10)
     with pytest.raises(ValueError, match="different run"):
         run_online(algo, env, tmp_path, other)
+
+
+@pytest.mark.parametrize(("actor_every", "actor_updates"), [(0, 3), (1, 12), (2, 6)])
+def test_the_actor_updates_once_per_env_step_or_every_kth_critic_step(actor_every, actor_updates):
+    env = sim.make_env("push", reward="sparse", max_episode_steps=9)
+    algo = SAC(_policy(env), SACConfig(hidden=(16,), critic_members=2, actor_every=actor_every))
+    learner = Learner(algo, OnlineConfig(batch_size=8, utd=4, replay_capacity=100))
+    actor = EnvActor(env, algo.policy, seed=0)
+    transitions = None
+    while transitions is None:
+        transitions, _ = actor.step()
+    learner.add(transitions)
+    info = learner.train(4 * 3)  # three env steps' worth at UTD 4
+    assert algo.steps == actor_updates
+    assert "actor_loss" in info  # the last step of a multiple of actor_every updates the actor

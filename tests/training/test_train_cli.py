@@ -53,16 +53,18 @@ def test_bad_obs_key_slice_is_refused_by_name(entry, says, tiny_store, tmp_path,
         ["learn", "--algo", "dsrl", "--out", "run"],
     ],
 )
-def test_entropy_options_reach_sac_and_nan_is_refused(argv, capsys):
+def test_sac_options_reach_sac_and_nan_is_refused(argv, capsys):
     from robot_rl.cli import build_parser
     from robot_rl.training.rl_cli import sac_config
 
     parser = build_parser()
     asked = [*argv, "--target-entropy", "0", "--init-temperature", "0.01", "--no-entropy-backup"]
-    config = sac_config(parser.parse_args(asked), (8,))
+    config = sac_config(parser.parse_args([*asked, "--actor-every", "1"]), (8,))
     assert (config.target_entropy, config.init_temperature, config.backup_entropy) == (0.0, 0.01, False)
+    assert config.actor_every == 1
     default = sac_config(parser.parse_args(argv), (8,))
     assert (default.target_entropy, default.init_temperature, default.backup_entropy) == (None, 1.0, True)
+    assert default.actor_every == 0  # once per env step
     with pytest.raises(SystemExit):
         parser.parse_args([*argv, "--target-entropy", "nan"])
     assert "--target-entropy" in capsys.readouterr().err
