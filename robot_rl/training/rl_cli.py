@@ -196,7 +196,7 @@ def add_sac_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--actor-every",
         type=positive_int,
-        default=None,
+        default=0,
         help="critic updates per actor and temperature update (default: --utd, once per env step "
         "as RLPD does; 1 updates the actor with every critic step, as SB3 and the DSRL authors do)",
     )
@@ -214,7 +214,7 @@ def sac_config(args, hidden):
         target_entropy=args.target_entropy,
         init_temperature=args.init_temperature,
         backup_entropy=not args.no_entropy_backup,
-        actor_every=args.actor_every or 0,
+        actor_every=args.actor_every,
     )
 
 
