@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e_latency import HOME, wait_for_server  # noqa: E402
+from bench.e2e_latency import wait_for_server  # noqa: E402
 
 UPDATE_SLACK_S = 0.25  # a version seen by polling at 5 Hz appeared up to 0.2 s before
 
@@ -55,12 +55,14 @@ UPDATE_SLACK_S = 0.25  # a version seen by polling at 5 Hz appeared up to 0.2 s 
 def near_home_demos(path: Path, episodes: int = 8, steps: int = 40) -> Path:
     """RLPD's offline data: actions within 0.05 rad of home (the actor's bounds come from them)."""
     from robot_rl import keys
+    from robot_rl.config.hardware import load_hardware_config
     from robot_rl.data.store import EpisodeMeta, EpisodeStore
+    from sim.robot import home_pose
 
     obs = {keys.JOINT_POS: 6, keys.GRIPPER_POS: 1, keys.EE_POS: 3, keys.OBJECT_POSE: 7, keys.GOAL_POS: 3}
     rng = np.random.default_rng(0)
     store = EpisodeStore.create(path)
-    home = np.append(HOME, 0.95)
+    home = np.append(home_pose(load_hardware_config("sim_ur5e")), 0.95)
     for _ in range(episodes):
         ep = {k: rng.normal(0, 0.1, (steps, n)).astype(np.float32) for k, n in obs.items()}
         ep[keys.ACTION] = (home + rng.uniform(-0.05, 0.05, (steps, 7))).astype(np.float32)
