@@ -169,6 +169,12 @@ def main() -> int:
     parser.add_argument("--weights-every", type=int, default=10, help="robot steps between hot updates")
     parser.add_argument("--episode-steps", type=int, default=40, help="policy steps per episode")
     parser.add_argument("--max-deviation", type=float, default=0.05, help="explorer bound (rad)")
+    parser.add_argument(
+        "--actor-every",
+        type=int,
+        default=0,
+        help="learner critic steps per actor step (0: once per transition)",
+    )
     args = parser.parse_args()
     if args.algo == "dsrl" and not args.diffusion:
         parser.error("--algo dsrl needs --diffusion CKPT (a trained push policy)")
@@ -185,7 +191,14 @@ def main() -> int:
         learn += ["--bind", learner_ep, "--server", server_ep, "--policy", "push", "--insecure-loopback"]
         learn += ["--env-steps", "1000000", "--utd", "1", "--batch-size", "64", "--no-progress"]
         learn += ["--weights-every", str(args.weights_every), "--checkpoint-every", "1000000"]
-        learn += ["--max-deviation", str(args.max_deviation), "--hidden", "64,64"]
+        learn += [
+            "--max-deviation",
+            str(args.max_deviation),
+            "--hidden",
+            "64,64",
+            "--actor-every",
+            str(args.actor_every),
+        ]
         if args.algo == "rlpd":
             learn += ["--data", str(near_home_demos(tmp / "demos.zarr"))]
         else:
