@@ -191,14 +191,8 @@ def main() -> int:
         learn += ["--bind", learner_ep, "--server", server_ep, "--policy", "push", "--insecure-loopback"]
         learn += ["--env-steps", "1000000", "--utd", "1", "--batch-size", "64", "--no-progress"]
         learn += ["--weights-every", str(args.weights_every), "--checkpoint-every", "1000000"]
-        learn += [
-            "--max-deviation",
-            str(args.max_deviation),
-            "--hidden",
-            "64,64",
-            "--actor-every",
-            str(args.actor_every),
-        ]
+        learn += ["--max-deviation", str(args.max_deviation), "--hidden", "64,64"]
+        learn += ["--actor-every", str(args.actor_every)]
         if args.algo == "rlpd":
             learn += ["--data", str(near_home_demos(tmp / "demos.zarr"))]
         else:
