@@ -1,9 +1,11 @@
 """Rollout evaluation in sim: success rate with a Wilson 95% interval, a video, a PNG of outcomes.
 
-Episodes are seeded (episode i resets with seed `seed + i`), so a result is reproducible and
-independent of how episodes are spread over workers. Each worker process runs its episodes in
-lock-step batches of `envs_per_worker` environments: one batched policy call serves every live
-environment, then each environment executes the chunk's Ta actions.
+Episodes are seeded (episode i resets with seed `seed + i`), and so is the policy's sampling
+noise: each lock-step batch draws from torch's generator seeded with its first episode's seed,
+forked so that the caller's random state is left as it was. A result is reproducible, and the
+start states do not depend on how episodes are spread over workers. Each worker process runs
+its episodes in lock-step batches of `envs_per_worker` environments: one batched policy call
+serves every live environment, then each environment executes the chunk's Ta actions.
 
     policy call at t:   obs window (To) of every live env ──► predict_action ──► (B, Ta, A)
     env steps:          t, t+1, ..., t+Ta-1 (an env that finishes mid-chunk stops there)
@@ -205,25 +207,29 @@ def _run_batch(policy, config: EvalConfig, seeds: list[int], record: list[bool])
     frames: list[np.ndarray] = []
     policy.reset()
     device = policy.device
-    while not all(done):
-        obs_batch = {
-            k: torch.from_numpy(np.stack([np.stack([o[k] for o in h]) for h in history])).to(device)
-            for k in spec
-        }
-        t0 = time.perf_counter()
-        chunk = policy.predict_action(obs_batch).cpu().numpy()
-        latencies.append((time.perf_counter() - t0) * 1e3)
-        for i, env in enumerate(envs):
-            for a in chunk[i]:
-                if done[i]:
-                    break
-                obs, _, terminated, truncated, info = env.step(a)
-                history[i].append(obs)
-                lengths[i] += 1
-                success[i] = success[i] or bool(info.get("is_success", False))
-                done[i] = terminated or truncated
-                if record[i] and renderer is not None:
-                    frames.append(renderer.render(env))
+    # The sampling noise is seeded too, on a forked generator: the caller's stream is untouched.
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seeds[0])
+        while not all(done):
+            obs_batch = {
+                k: torch.from_numpy(np.stack([np.stack([o[k] for o in h]) for h in history])).to(device)
+                for k in spec
+            }
+            t0 = time.perf_counter()
+            chunk = policy.predict_action(obs_batch).cpu().numpy()
+            latencies.append((time.perf_counter() - t0) * 1e3)
+            for i, env in enumerate(envs):
+                for a in chunk[i]:
+                    if done[i]:
+                        break
+                    obs, _, terminated, truncated, info = env.step(a)
+                    history[i].append(obs)
+                    lengths[i] += 1
+                    success[i] = success[i] or bool(info.get("is_success", False))
+                    done[i] = terminated or truncated
+                    if record[i] and renderer is not None:
+                        frames.append(renderer.render(env))
     for env in envs:
         env.close()
     if renderer is not None:

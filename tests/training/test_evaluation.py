@@ -43,6 +43,38 @@ def test_seeded_rollouts_in_sim_write_video_and_png(tmp_path):
     assert again.lengths == result.lengths  # seeded: the same episodes
 
 
+class _Recording:
+    """A policy that records every chunk it samples."""
+
+    def __init__(self, policy):
+        self.policy, self.chunks = policy, []
+        self.obs_spec, self.obs_horizon, self.device = policy.obs_spec, policy.obs_horizon, policy.device
+
+    def reset(self):
+        self.policy.reset()
+
+    def predict_action(self, obs):
+        chunk = self.policy.predict_action(obs)
+        self.chunks.append(chunk.clone())
+        return chunk
+
+
+def test_sampling_noise_is_seeded_and_the_callers_random_state_untouched():
+    config = EvalConfig(task="reach", episodes=2, envs_per_worker=2, max_episode_steps=8)
+    runs = []
+    for global_seed in (1, 2):
+        policy = _Recording(_tiny_reach_policy())  # (seeds torch itself: build it first)
+        torch.manual_seed(global_seed)
+        state = torch.get_rng_state()
+        evaluate(policy, config, progress=False)
+        assert torch.equal(torch.get_rng_state(), state)  # evaluation drew from a fork
+        runs.append(torch.cat(policy.chunks))
+    assert torch.equal(runs[0], runs[1])  # the same noise whatever the caller's seed
+    shifted = _Recording(_tiny_reach_policy())
+    evaluate(shifted, EvalConfig(task="reach", episodes=2, envs_per_worker=2, max_episode_steps=8, seed=7))
+    assert not torch.allclose(torch.cat(shifted.chunks)[:1], runs[0][:1])  # seeded by the episodes
+
+
 def test_int8_rollouts_in_worker_processes_and_their_refusals(tmp_path, capsys):
     from robot_rl.cli import main
     from robot_rl.models.actor import ActorPolicy
