@@ -3,7 +3,8 @@
 DSRL (robot_rl/algorithms/dsrl.py) only chooses the initial noise of a frozen diffusion
 sampler, so it can lift start states where some noise succeeds and never the others. This
 rolls the frozen policy out from each of --states start states (seeds from --first-seed),
---tries times each, with fresh N(0, I) noise every chunk (clipped at 3 sigma), and prints the
+--tries times each, with fresh N(0, std^2 I) noise every chunk (std 1 by default, clipped at
+--noise-max), and prints the
 success per state, the mean, and the share of states where any try succeeded: a rough upper
 bound on what a noise-steering learner can reach from this policy.
 
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robot_rl.cli_types import non_negative_int, positive_int
+    from robot_rl.cli_types import non_negative_int, positive_float, positive_int
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--diffusion", required=True, help="a diffusion policy directory")
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tries", type=positive_int, default=5, help="rollouts per start state")
     p.add_argument("--first-seed", type=non_negative_int, default=1000)
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
+    p.add_argument("--noise-std", type=positive_float, default=1.0, help="std of the noise draws")
+    p.add_argument(
+        "--noise-max", type=positive_float, default=3.0, help="draws are clipped to [-max, max] per component"
+    )
     args = p.parse_args(argv)
 
     from robot_rl.gl import configure_gl
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     diffusion = load_policy(args.diffusion)
-    env = NoiseActionEnv(sim.make_env(args.task, reward="sparse"), diffusion, noise_max=3.0)
+    env = NoiseActionEnv(sim.make_env(args.task, reward="sparse"), diffusion, noise_max=args.noise_max)
     rng = np.random.default_rng(args.seed)
     rates = []
     bar = tqdm(total=args.states * args.tries, desc="rollouts")
@@ -56,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             env.reset(seed=seed)
             done, info = False, {}
             while not done:
-                noise = np.clip(rng.standard_normal(env.action_space.shape), -3.0, 3.0).astype(np.float32)
+                noise = args.noise_std * rng.standard_normal(env.action_space.shape)
+                noise = np.clip(noise, -args.noise_max, args.noise_max).astype(np.float32)
                 _, _, terminated, truncated, info = env.step(noise)
                 done = terminated or truncated
             wins += bool(info.get("is_success", False))
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     rates = np.array(rates)
     print(
-        f"{args.diffusion} on {args.task}: success {rates.mean():.0%} over {rates.size * args.tries} rollouts"
+        f"{args.diffusion} on {args.task}, noise std {args.noise_std} clipped at {args.noise_max}: "
+        f"success {rates.mean():.0%} over {rates.size * args.tries} rollouts"
     )
     print(
         f"start states with any success: {(rates > 0).mean():.0%} ({int((rates > 0).sum())} of {rates.size})"
