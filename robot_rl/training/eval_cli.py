@@ -64,22 +64,13 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and args.device != "cpu":
         raise ValueError(f"--int8 runs on CPU; drop it or --device {args.device}")
     policy = load_policy(args.policy, device=args.device)
-    sampler = policy.config.sampler
-    if args.sampler:
-        sampler = replace(sampler, kind=args.sampler)
-    if args.inference_steps:
-        sampler = replace(sampler, num_steps=args.inference_steps)
-    if args.warm_start == 0:
-        sampler = replace(sampler, warm_start=False)
-    elif args.warm_start > 0:
-        sampler = replace(sampler, warm_start=True, warm_start_steps=args.warm_start)
-    policy.configure_sampler(sampler)
+    sampler = _configure_sampler(policy, args)
     if args.action_horizon:
-        if not hasattr(policy.config, "action_horizon"):
+        if not hasattr(getattr(policy, "config", None), "action_horizon"):
             raise SystemExit(f"--action-horizon: {args.policy} has no action chunks to shorten")
         policy.config = replace(policy.config, action_horizon=args.action_horizon)
     torch.set_num_threads(args.threads)
-    cameras = tuple(k[len(keys.IMAGE_PREFIX) :] for k in policy.config.image_keys)
+    cameras = tuple(k[len(keys.IMAGE_PREFIX) :] for k in policy.obs_spec if keys.is_image_key(k))
     cfg = EvalConfig(
         task=args.task,
         episodes=args.episodes,
@@ -95,11 +86,14 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(policy if args.workers == 1 else policy.save(Path(tmp) / "policy"), cfg)
     s = result.summary()
     lo, hi = result.interval
-    sampler_name = (
-        f"{sampler.kind}-{sampler.num_steps}"
-        + (f" warm {sampler.warm_start_steps}" if sampler.warm_start else "")
-        + (" int8" if args.int8 else "")
-    )
+    if sampler is None:  # an RL actor, a DSRL bundle, an explorer: it picks its own actions or noise
+        sampler_name = f"none ({type(policy).__name__})"
+    else:
+        sampler_name = (
+            f"{sampler.kind}-{sampler.num_steps}"
+            + (f" warm {sampler.warm_start_steps}" if sampler.warm_start else "")
+            + (" int8" if args.int8 else "")
+        )
     print(
         f"{args.task}: success {s['success_rate']:.1%} (95% Wilson interval [{lo:.1%}, {hi:.1%}]) over "
         f"{args.episodes} episodes; mean length {s['mean_length']:.1f}; sampler {sampler_name}; "
@@ -109,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         import json
 
         record = {"policy": str(args.policy), "task": args.task, "sampler": sampler_name, **s}
-        record["action_horizon"] = getattr(policy.config, "action_horizon", None)
+        record["action_horizon"] = policy.action_horizon
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
     if args.video:
         print(f"video: {write_video(result.frames, args.video)}")
@@ -117,3 +111,36 @@ def run(args: argparse.Namespace) -> int:
     if png:
         print(f"outcomes: {write_outcomes_png(result, png, f'{args.task} {Path(args.policy).name}')}")
     return 0
+
+
+def _configure_sampler(policy, args):
+    """Apply --sampler / --inference-steps / --warm-start; the sampler in use, or None for a policy
+    without a diffusion sampler of its own (RL actors; DSRL bundles, whose noise is the policy)."""
+    from dataclasses import replace
+
+    if not hasattr(policy, "configure_sampler"):
+        given = [
+            flag
+            for flag, on in (
+                ("--sampler", args.sampler),
+                ("--inference-steps", args.inference_steps),
+                ("--warm-start", args.warm_start >= 0),
+            )
+            if on
+        ]
+        if given:
+            raise ValueError(
+                f"{given[0]}: {args.policy} is a {type(policy).__name__}, with no diffusion sampler to override"
+            )
+        return None
+    sampler = policy.config.sampler
+    if args.sampler:
+        sampler = replace(sampler, kind=args.sampler)
+    if args.inference_steps:
+        sampler = replace(sampler, num_steps=args.inference_steps)
+    if args.warm_start == 0:
+        sampler = replace(sampler, warm_start=False)
+    elif args.warm_start > 0:
+        sampler = replace(sampler, warm_start=True, warm_start_steps=args.warm_start)
+    policy.configure_sampler(sampler)
+    return sampler

@@ -90,3 +90,27 @@ def test_int8_rollouts_in_worker_processes_and_their_refusals(tmp_path, capsys):
         evaluate(
             ActorPolicy.__new__(ActorPolicy), EvalConfig(task="reach", episodes=1, int8=True), progress=False
         )
+
+
+def test_eval_cli_rolls_out_rl_actors_and_dsrl_bundles(tmp_path, capsys):
+    """`robot-rl eval` takes every policy kind, not only diffusion policies."""
+    import numpy as np
+
+    import sim
+    from robot_rl.algorithms.dsrl import DSRLConfig, DSRLPolicy, noise_actor_policy
+    from robot_rl.cli import main
+    from robot_rl.models.actor import ActorPolicy
+
+    env = sim.make_env("reach")
+    actor = ActorPolicy([keys.JOINT_POS, keys.GOAL_POS], [6, 3], env.action_space.low, env.action_space.high)
+    diffusion = _tiny_reach_policy()
+    bundle = DSRLPolicy(diffusion, noise_actor_policy(diffusion, DSRLConfig(), np.zeros(9), np.ones(9)))
+    for name, policy in (("actor", actor), ("dsrl", bundle)):
+        path = policy.save(tmp_path / name)
+        args = ["eval", "--policy", str(path), "--task", "reach", "--episodes", "2"]
+        assert main([*args, "--json", str(tmp_path / f"{name}.json")]) == 0
+        out = capsys.readouterr().out
+        assert "reach: success" in out and f"sampler none ({type(policy).__name__})" in out
+        assert main([*args, "--inference-steps", "2"]) == 2
+        err = capsys.readouterr().err
+        assert "--inference-steps" in err and "no diffusion sampler" in err
