@@ -4,9 +4,8 @@ DSRL (robot_rl/algorithms/dsrl.py) only chooses the initial noise of a frozen di
 sampler, so it can lift start states where some noise succeeds and never the others. This
 rolls the frozen policy out from each of --states start states (seeds from --first-seed),
 --tries times each, with fresh N(0, std^2 I) noise every chunk (std 1 by default, clipped at
---noise-max), and prints the
-success per state, the mean, and the share of states where any try succeeded: a rough upper
-bound on what a noise-steering learner can reach from this policy.
+--noise-max), and prints the success per state, the mean, and the share of states where any
+try succeeded: a rough upper bound on what a noise-steering learner can reach from this policy.
 
     MUJOCO_GL=egl .venv/bin/python bench/dsrl_reach.py --diffusion runs/bc/policy --task push \\
         --states 20 --tries 5
