@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     sampler = _configure_sampler(policy, args)
     if args.action_horizon:
         if not hasattr(getattr(policy, "config", None), "action_horizon"):
-            raise SystemExit(f"--action-horizon: {args.policy} has no action chunks to shorten")
+            raise ValueError(f"--action-horizon: {args.policy} has no action chunks to shorten")
         policy.config = replace(policy.config, action_horizon=args.action_horizon)
     torch.set_num_threads(args.threads)
     cameras = tuple(k[len(keys.IMAGE_PREFIX) :] for k in policy.obs_spec if keys.is_image_key(k))

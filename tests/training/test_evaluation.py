@@ -114,3 +114,7 @@ def test_eval_cli_rolls_out_rl_actors_and_dsrl_bundles(tmp_path, capsys):
         assert main([*args, "--inference-steps", "2"]) == 2
         err = capsys.readouterr().err
         assert "--inference-steps" in err and "no diffusion sampler" in err
+    assert (
+        main(["eval", "--policy", str(tmp_path / "actor"), "--task", "reach", "--action-horizon", "2"]) == 2
+    )
+    assert "has no action chunks to shorten" in capsys.readouterr().err
