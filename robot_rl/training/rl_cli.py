@@ -195,10 +195,10 @@ def add_sac_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--actor-every",
-        type=positive_int,
+        type=non_negative_int,
         default=0,
-        help="critic updates per actor and temperature update (default: --utd, once per env step "
-        "as RLPD does; 1 updates the actor with every critic step, as SB3 and the DSRL authors do)",
+        help="critic updates per actor and temperature update (0, the default: --utd, once per env "
+        "step as RLPD does; 1 updates the actor with every critic step, as SB3 and the DSRL authors do)",
     )
 
 

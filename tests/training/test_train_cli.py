@@ -65,6 +65,9 @@ def test_sac_options_reach_sac_and_nan_is_refused(argv, capsys):
     default = sac_config(parser.parse_args(argv), (8,))
     assert (default.target_entropy, default.init_temperature, default.backup_entropy) == (None, 1.0, True)
     assert default.actor_every == 0  # once per env step
+    assert (
+        sac_config(parser.parse_args([*argv, "--actor-every", "0"]), (8,)).actor_every == 0
+    )  # the default, said
     with pytest.raises(SystemExit):
         parser.parse_args([*argv, "--target-entropy", "nan"])
     assert "--target-entropy" in capsys.readouterr().err
