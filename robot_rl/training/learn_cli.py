@@ -22,10 +22,18 @@ and pushes weights with it; list its public key in the server's --learners file)
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
-from robot_rl.cli_types import fraction, int_at_least, non_negative_int, positive_float, positive_int
+from robot_rl.cli_types import (
+    float_in,
+    fraction,
+    int_at_least,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--curve-every", type=int, default=200, help="robot steps between points of the success curve"
     )
     parser.add_argument("--discount", type=fraction, default=0.99)
+    parser.add_argument(
+        "--reward-offset",
+        type=float_in(-math.inf),
+        default=0.0,
+        help="subtracted from every step's reward, robot and offline (1: -1 a step until success); "
+        "the log store keeps the robot's rewards",
+    )
     add_sac_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -118,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--algo rlpd needs --data (offline demonstrations: RLPD samples them 50/50)")
         from robot_rl.training.rl_cli import offline_buffer, policy_from_data
 
-        namespace = argparse.Namespace(**vars(args), reward="sparse", reward_offset=0.0)
+        namespace = argparse.Namespace(**vars(args), reward="sparse")
         offline, obs_keys = offline_buffer(
             namespace, [k.strip() for k in args.obs_keys.split(",") if k.strip()]
         )
@@ -155,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         served_version=served,
         learn_from_interventions=args.algo != "dsrl",
         task=args.task,
+        reward_offset=args.reward_offset,
     )
     print(
         f"learner listening for robots on {link.endpoint}; explorer {args.policy!r} served at v{served}",

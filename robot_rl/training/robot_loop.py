@@ -101,7 +101,8 @@ class RobotActors(RemoteActors):
     `push(weights, version)` sends weights to the server (robot_rl.serving.client's
     push_weights, bound to the policy name); versions continue from what the server serves.
     With `learn_from_interventions` False (DSRL: a person's joint-space action is no latent
-    noise) intervention steps are logged but do not reach the learner.
+    noise) intervention steps are logged but do not reach the learner. `reward_offset` is
+    subtracted from every step's reward on its way to the learner; the log keeps the robot's.
 
     A thread of its own answers the robots on the link's socket (the only thread that touches
     it), so an episode is taken the moment it arrives, also while the learner is busy with a
@@ -119,9 +120,11 @@ class RobotActors(RemoteActors):
         served_version: int = 0,
         learn_from_interventions: bool = True,
         task: str = "",
+        reward_offset: float = 0.0,
         poll_ms: int = 50,
     ):
         super().__init__(link, poll_ms)
+        self.reward_offset = float(reward_offset)
         self.obs_keys = list(obs_keys)
         self.discount = discount
         self.push = push
@@ -163,6 +166,8 @@ class RobotActors(RemoteActors):
             self.log_store.append_episode(
                 episode, EpisodeMeta(task=self.task, success=success, source="policy")
             )
+        if self.reward_offset:
+            episode = {**episode, keys.REWARD: episode[keys.REWARD] - np.float32(self.reward_offset)}
         if not self.learn_from_interventions:
             keep = ~episode[keys.INTERVENTION]
             self.dropped_interventions += int((~keep).sum())

@@ -17,35 +17,17 @@ import numpy as np
 import pytest
 from graph_helpers import HOME, ROOT, BringupProcess, free_port, spin_until, start_server, stop_server
 
+from bench.online_ros import near_home_demos  # the bench's offline data: actions within 0.05 rad of home
 from robot_rl import keys
 from ros_nodes.graph import TELEOP_TWIST_TOPIC
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-OBS = {keys.JOINT_POS: 6, keys.GRIPPER_POS: 1, keys.EE_POS: 3, keys.OBJECT_POSE: 7, keys.GOAL_POS: 3}
-
-
-def near_home_demos(path: Path, episodes: int = 4, steps: int = 30) -> Path:
-    """Offline data for RLPD whose actions lie within 0.05 rad of the home pose (so the actor's
-    action bounds, taken from the data, keep the arm near home)."""
-    from robot_rl.data.store import EpisodeMeta, EpisodeStore
-
-    rng = np.random.default_rng(0)
-    store = EpisodeStore.create(path)
-    home = np.append(HOME, 0.95)
-    for _ in range(episodes):
-        ep = {k: rng.normal(0, 0.1, (steps, n)).astype(np.float32) for k, n in OBS.items()}
-        ep[keys.ACTION] = (home + rng.uniform(-0.05, 0.05, (steps, 7))).astype(np.float32)
-        ep[keys.REWARD] = np.zeros(steps, np.float32)
-        ep[keys.TERMINAL] = np.zeros(steps, bool)
-        store.append_episode(ep, EpisodeMeta(task="push", source="sim"))
-    return path
-
 
 def start_rlpd_learner(tmp_path: Path, robot_steps: int, *extra: str):
     """`robot-rl learn --algo rlpd` on near-home demos, in its own process, once it has written the
     explorer the server is to serve: (process, its log file, run dir, server and learner endpoints)."""
-    demos = near_home_demos(tmp_path / "demos.zarr")
+    demos = near_home_demos(tmp_path / "demos.zarr", episodes=4, steps=30)
     run = tmp_path / "run"
     server_ep, learner_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     log = open(tmp_path / "learner.log", "w")  # noqa: SIM115 - closed by the test

@@ -32,7 +32,7 @@ def _episode(builder: EpisodeBuilder, steps: int, intervene: set[int], success: 
     return builder.finish(terminal=success, success=success, env_steps=steps)
 
 
-def _actors(tmp_path, learn_from_interventions=True):
+def _actors(tmp_path, learn_from_interventions=True, reward_offset=0.0):
     policy = _policy()
     link = LearnerLink("tcp://127.0.0.1:*", episode_spec(policy), insecure_loopback=True)
     pushed = []
@@ -46,6 +46,7 @@ def _actors(tmp_path, learn_from_interventions=True):
         served_version=7,
         learn_from_interventions=learn_from_interventions,
         task="push",
+        reward_offset=reward_offset,
     )
     return policy, actors, pushed, store
 
@@ -104,6 +105,20 @@ def test_dsrl_logs_interventions_but_does_not_learn_from_them(tmp_path):
     assert len(transitions[keys.ACTION]) == 5  # steps 0..5 before the person took over, minus the cut
     assert actors.dropped_interventions == 2
     assert EpisodeStore.open(tmp_path / "log.zarr").episode(0)[keys.INTERVENTION].sum() == 2
+
+
+def test_the_reward_offset_reaches_the_learner_and_the_log_keeps_the_robots_rewards(tmp_path):
+    _, actors, _, _ = _actors(tmp_path, reward_offset=1.0)
+    client = ActorClient(actors.link.endpoint, timeout_s=10)
+    try:
+        client.send_transitions(*_episode(EpisodeBuilder(list(OBS)), 6, intervene=set(), success=True))
+        ((transitions, _),) = _receive(actors, 1)
+    finally:
+        client.close()
+        actors.close()
+    np.testing.assert_array_equal(transitions[keys.REWARD], [-1, -1, -1, -1, -1, 0])
+    logged = EpisodeStore.open(tmp_path / "log.zarr").episode(0)[keys.REWARD]
+    np.testing.assert_array_equal(logged, [0, 0, 0, 0, 0, 1])
 
 
 def test_versions_continue_from_the_served_one_and_bad_episodes_are_refused(tmp_path):
