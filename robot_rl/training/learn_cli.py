@@ -131,12 +131,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.data:
             raise ValueError("--algo rlpd needs --data (offline demonstrations: RLPD samples them 50/50)")
-        from robot_rl.training.rl_cli import offline_buffer, policy_from_data
+        from robot_rl.training.rl_cli import obs_keys_of, offline_buffer, policy_from_data
 
         namespace = argparse.Namespace(**vars(args), reward="sparse")
-        offline, obs_keys = offline_buffer(
-            namespace, [k.strip() for k in args.obs_keys.split(",") if k.strip()]
-        )
+        offline, obs_keys = offline_buffer(namespace, obs_keys_of(args))
         policy = policy_from_data(offline, obs_keys, hidden)
     algo = SAC(policy, sac_config(args, hidden))
 

@@ -248,9 +248,15 @@ def offline_buffer(args, obs_keys: list[str]):
     from robot_rl.data.replay import ReplayBuffer
     from robot_rl.data.store import EpisodeStore
     from robot_rl.data.transitions import episode_transitions
+    from robot_rl.training.cli import DEFAULT_STATE_KEYS
 
     store = EpisodeStore.open(args.data, mode="r")
     keys_here = [k for k in obs_keys if k in store.spec]
+    missing = [k for k in obs_keys if k not in store.spec]
+    if missing and args.obs_keys != ",".join(DEFAULT_STATE_KEYS):  # defaults: those the store has
+        raise ValueError(
+            f"{args.data}: --obs-keys {', '.join(missing)} not in the store ({', '.join(store.keys)})"
+        )
     if not keys_here:
         raise ValueError(
             f"{args.data}: none of --obs-keys {args.obs_keys!r} is in the store ({', '.join(store.keys)})"
@@ -295,12 +301,29 @@ def policy_from_data(buffer, obs_keys: list[str], hidden, env_low=None, env_high
 def _policy_from_env(env, obs_keys: list[str], hidden):
     from robot_rl.models.actor import ActorPolicy
 
+    missing = [k for k in obs_keys if k not in env.observation_space.spaces]
+    if missing:
+        raise ValueError(
+            f"--obs-keys {', '.join(missing)}: not observed by the env "
+            f"({', '.join(env.observation_space.spaces)})"
+        )
     dims = [env.observation_space[k].shape[0] for k in obs_keys]
     return ActorPolicy(obs_keys, dims, env.action_space.low, env.action_space.high, hidden)
 
 
-def _obs_keys(args) -> list[str]:
-    return [k.strip() for k in args.obs_keys.split(",") if k.strip()]
+def obs_keys_of(args) -> list[str]:
+    """--obs-keys as a list of whole keys (the RL learners' actors and critics read whole keys;
+    KEY[a:b] slices are for `train diffusion`)."""
+    entries = [k.strip() for k in args.obs_keys.split(",") if k.strip()]
+    if not entries:
+        raise ValueError("--obs-keys: no key given")
+    sliced = [k for k in entries if "[" in k or "]" in k]
+    if sliced:
+        raise ValueError(
+            f"--obs-keys: {', '.join(sliced)}: the RL learners take whole keys "
+            "(KEY[a:b] slices are for train diffusion)"
+        )
+    return entries
 
 
 def _evaluator(args):
@@ -359,7 +382,7 @@ def _offline(args) -> int:
     from robot_rl.training.trainer import Trainer, TrainerConfig
 
     hidden = hidden_sizes(args)
-    buffer, obs_keys = offline_buffer(args, _obs_keys(args))
+    buffer, obs_keys = offline_buffer(args, obs_keys_of(args))
     policy = policy_from_data(buffer, obs_keys, hidden)
     if args.learner == "iql":
         algo = IQL(policy, IQLConfig(hidden=hidden, gamma=args.discount, batch_size=args.batch_size))
@@ -406,10 +429,10 @@ def _rlpd(args) -> int:
     env = _make_env(args)
     buffer = None
     if args.data:
-        buffer, obs_keys = offline_buffer(args, _obs_keys(args))
+        buffer, obs_keys = offline_buffer(args, obs_keys_of(args))
         policy = policy_from_data(buffer, obs_keys, hidden, env.action_space.low, env.action_space.high)
     else:
-        policy = _policy_from_env(env, _obs_keys(args), hidden)
+        policy = _policy_from_env(env, obs_keys_of(args), hidden)
     algo = SAC(policy, sac_config(args, hidden))
     config = _online_config(args, random_steps=args.random_steps, offline_fraction=args.offline_fraction)
     curve = run_online(

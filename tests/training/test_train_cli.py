@@ -94,3 +94,24 @@ def test_reward_offset_shifts_online_and_offline_rewards_alike(tiny_store):
     hold = np.append(obs[keys.JOINT_POS], 1.0).astype(np.float32)  # stay put: no success
     assert env.step(hold)[1] == -1.0
     assert _online_config(parser.parse_args([*base, "--learning-starts", "300"])).learning_starts == 300
+
+
+@pytest.mark.parametrize(
+    "learner, obs_keys, says",
+    [
+        (["rlpd", "--data", "STORE"], "joint_pos,goal_poss", "goal_poss not in the store"),
+        (["rlpd", "--data", "STORE"], "joint_pos,object_pose[:3]", "take whole keys"),
+        (["rlpd"], "joint_pos,goal_poss", "goal_poss: not observed by the env"),
+        (["iql", "--data", "STORE", "--steps", "1"], "joint_pos,ee_poss", "ee_poss not in the store"),
+    ],
+)
+def test_rl_obs_keys_the_data_or_env_lacks_are_refused_by_name(
+    learner, obs_keys, says, tiny_store, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    learner = [str(tiny_store) if a == "STORE" else a for a in learner]
+    argv = ["train", *learner, "--out", str(out), "--obs-keys", obs_keys, "--env-steps", "1"]
+    assert main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--obs-keys" in err and says in err
+    assert not (out / "checkpoints").exists()
