@@ -1,7 +1,7 @@
 """Env steps per second of the sim tasks against Meta-World pick-place-v3, measured in one run.
 
     make bench-metaworld                       # once: Meta-World in its own venv (.venv-metaworld)
-    .venv/bin/python bench/sim_throughput.py [--steps 1000] [--camera-steps 200]
+    .venv/bin/python bench/sim_throughput.py [--steps 1000] [--camera-steps 200] [--rounds 5]
 
 What is timed, for us and for the peer alike: a loop of `action = scripted_expert(obs)`,
 `env.step(action)` and a reset whenever an episode ends (success or time limit), divided by the
@@ -12,6 +12,9 @@ mujoco 3.3.0) runs in a subprocess from .venv-metaworld; without it the ratio co
 Two rates are printed: steps per wall-clock second, and steps per CPU-second of the process
 (time.process_time, all its threads, so software rendering's worker threads count). On a
 machine shared with other jobs the wall rate swings with the load; the CPU rate much less.
+A single short run swings by 0.3-0.5 in the ratio on this VM, so the peer and our tasks are
+measured in alternation over --rounds rounds, each task's ratio taken against the peer of its
+own round, and the table gives medians (and the range of the ratio).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -87,31 +92,53 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1000, help="timed steps per state-only run")
     parser.add_argument("--camera-steps", type=int, default=200, help="timed steps per run with cameras")
     parser.add_argument("--tasks", default="reach,push,lift,insertion")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of peer-then-ours; medians and ranges over them"
+    )
     args = parser.parse_args()
+    if args.steps < 1 or args.camera_steps < 1 or args.rounds < 1:
+        parser.error("--steps, --camera-steps and --rounds must be at least 1")
     from robot_rl.gl import configure_gl
 
     backend = configure_gl()
-    peer = metaworld_rate(args.steps)
-    print(f"rendering backend: {backend}")
-    if peer is None:
+    tasks = args.tasks.split(",")
+    print(f"rendering backend: {backend}; {args.rounds} rounds, each Meta-World then every task")
+    peers, state, images = [], {t: [] for t in tasks}, {t: [] for t in tasks}
+    for r in range(args.rounds):
+        peer = metaworld_rate(args.steps)
+        peers.append(peer)
+        line = [f"Meta-World {peer['cpu']:.0f}" if peer else "Meta-World n/a"]
+        for task in tasks:
+            state[task].append(our_rate(task, args.steps, ()))
+            images[task].append(our_rate(task, args.camera_steps, ("front", "wrist")))
+            line.append(f"{task} {state[task][-1]['cpu']:.0f}")
+        print(f"round {r + 1}, steps per CPU-second: " + ", ".join(line), flush=True)
+
+    def med(runs, key):
+        return float(np.median([run[key] for run in runs]))
+
+    if peers[0] is None:
         print("Meta-World pick-place-v3: not installed (make bench-metaworld); no ratios")
     else:
         print(
-            f"Meta-World pick-place-v3 + scripted expert: {peer['wall']:.0f} steps/s wall, "
-            f"{peer['cpu']:.0f} steps per CPU-second"
+            f"Meta-World pick-place-v3 + scripted expert, median: {med(peers, 'wall'):.0f} steps/s wall, "
+            f"{med(peers, 'cpu'):.0f} steps per CPU-second"
         )
     print(
-        "| task | state-only steps/s (wall / per CPU-s) | ratio to Meta-World (wall / CPU) "
-        "| front+wrist 96x96 steps/s (wall / per CPU-s) |"
+        "| task | state-only steps/s, median (wall / per CPU-s) "
+        "| ratio to Meta-World per CPU-s, median (range over rounds) "
+        "| front+wrist 96x96 steps/s, median (wall / per CPU-s) |"
     )
     print("| --- | --- | --- | --- |")
-    for task in args.tasks.split(","):
-        state = our_rate(task, args.steps, ())
-        images = our_rate(task, args.camera_steps, ("front", "wrist"))
-        ratio = f"{state['wall'] / peer['wall']:.2f}x / {state['cpu'] / peer['cpu']:.2f}x" if peer else "n/a"
+    for task in tasks:
+        if peers[0] is not None:  # each round's ratio: ours against the peer measured just before
+            ratios = [ours["cpu"] / peer["cpu"] for ours, peer in zip(state[task], peers, strict=True)]
+            ratio = f"{np.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        else:
+            ratio = "n/a"
         print(
-            f"| {task} | {state['wall']:.0f} / {state['cpu']:.0f} | {ratio} "
-            f"| {images['wall']:.0f} / {images['cpu']:.0f} |"
+            f"| {task} | {med(state[task], 'wall'):.0f} / {med(state[task], 'cpu'):.0f} | {ratio} "
+            f"| {med(images[task], 'wall'):.0f} / {med(images[task], 'cpu'):.0f} |"
         )
     return 0
 
