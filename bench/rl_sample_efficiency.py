@@ -15,7 +15,9 @@ episodes every --eval-every env steps):
     sb3    stable-baselines3 SAC from scratch (its defaults; learning_starts 100)
 
 Hopper-v5 (gymnasium's MuJoCo env): our SAC/RLPD-recipe learner from scratch against SB3 SAC at
---hopper-steps env steps; mean return of 10 evaluation episodes. (SB3 was measured elsewhere at
+--hopper-steps env steps, and our SAC with SB3's settings (2 plain critics, target entropy -|A|,
+100 uniform steps, UTD 1: the implementations compared, not the recipes); mean return of 10
+evaluation episodes. (SB3 was measured elsewhere at
 298 return after 20,000 steps.) Every learner prints its curve as it goes, then a table.
 The CPU budget of a full run is large (UTD 20 with 10 critics); --utd trades it for sample
 efficiency and is printed with the results.
@@ -201,7 +203,11 @@ def hopper_return(act, episodes: int = 10) -> float:
     return total / episodes
 
 
-def ours_hopper(args, seed: int, out: Path) -> float:
+def ours_hopper(args, seed: int, out: Path, sb3_settings: bool = False) -> float:
+    """Our SAC learner on Hopper-v5: the RLPD recipe (10 LayerNorm critics, random-pair target,
+    target entropy -|A|/2, 5000 uniform steps first, --utd), or with `sb3_settings` SB3 SAC's
+    defaults (2 plain critics, min of both, target entropy -|A|, 100 uniform steps, UTD 1), which
+    compares the implementations rather than the recipes."""
     import gymnasium as gym
 
     from robot_rl.algorithms.common import OBS
@@ -212,12 +218,18 @@ def ours_hopper(args, seed: int, out: Path) -> float:
     torch.manual_seed(seed)
     env = DictObs(gym.make("Hopper-v5"))
     policy = ActorPolicy([OBS], [11], [-1.0] * 3, [1.0] * 3)
-    algo = SAC(policy, SACConfig(utd=args.utd))
+    if sb3_settings:
+        sac = SACConfig(critic_members=2, target_members=2, layer_norm=False, target_entropy=-3.0, utd=1)
+        random_steps, learning_starts = 100, 100
+    else:
+        sac = SACConfig(utd=args.utd)
+        random_steps, learning_starts = min(5000, args.hopper_steps // 4), 0
+    algo = SAC(policy, sac)
     config = OnlineConfig(
-        env_steps=args.hopper_steps, random_steps=min(5000, args.hopper_steps // 4), utd=args.utd,
-        eval_every=0, checkpoint_every=args.hopper_steps, seed=seed, progress=False,
+        env_steps=args.hopper_steps, random_steps=random_steps, learning_starts=learning_starts,
+        utd=sac.utd, eval_every=0, checkpoint_every=args.hopper_steps, seed=seed, progress=False,
     )  # fmt: skip
-    run_online(algo, env, out / f"hopper_{seed}", config)
+    run_online(algo, env, out / f"hopper_{seed}_{'sb3' if sb3_settings else 'rlpd'}", config)
     with torch.no_grad():
         return hopper_return(
             lambda o: policy.predict_action({OBS: torch.as_tensor(o)[None, None]})[0, 0].numpy()
@@ -246,10 +258,20 @@ def main() -> int:
     parser.add_argument("--hopper-steps", type=int, default=20_000)
     parser.add_argument("--utd", type=int, default=20, help="updates per env step for our learners")
     parser.add_argument("--parts", default="push,hopper")
+    parser.add_argument(
+        "--hopper-learners",
+        default="ours,ours-sb3-settings,sb3",
+        help="any of ours (RLPD recipe), ours-sb3-settings (our SAC with SB3's defaults), sb3",
+    )
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed+seeds-1")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     parts = set(args.parts.split(","))
+    hopper_learners = [h.strip() for h in args.hopper_learners.split(",") if h.strip()]
+    unknown = set(hopper_learners) - {"ours", "ours-sb3-settings", "sb3"}
+    if unknown:
+        parser.error(f"--hopper-learners: unknown {', '.join(sorted(unknown))}")
     results: dict[str, list] = {}
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="rl_bench_") as tmp:
@@ -261,17 +283,23 @@ def main() -> int:
                 base = _evaluate_chunk_policy(load_policy(args.diffusion), args.eval_episodes)
                 print(f"diffusion policy alone ({args.diffusion}): success {base:.0%}", flush=True)
                 results["diffusion (frozen, no RL)"] = [[(0, base)]]
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 if args.data:
                     results.setdefault("rlpd + offline", []).append(ours_push("rlpd", args, seed, out))
                 if args.diffusion:
                     results.setdefault("dsrl", []).append(ours_push("dsrl", args, seed, out))
                 results.setdefault("sb3 sac (scratch)", []).append(sb3_push(args, seed))
         if "hopper" in parts:
-            for seed in range(args.seeds):
-                results.setdefault("hopper ours", []).append(ours_hopper(args, seed, out))
-                results.setdefault("hopper sb3", []).append(sb3_hopper(args, seed))
-    print(f"\npush (sparse), success vs env steps, mean over {args.seeds} seed(s), UTD {args.utd}:")
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                for learner in hopper_learners:
+                    if learner == "sb3":
+                        ret = sb3_hopper(args, seed)
+                    else:
+                        ret = ours_hopper(args, seed, out, sb3_settings=learner == "ours-sb3-settings")
+                    print(f"  hopper {learner} seed {seed}: return {ret:.1f}", flush=True)
+                    results.setdefault(f"hopper {learner}", []).append(ret)
+    if any(not name.startswith("hopper") for name in results):
+        print(f"\npush (sparse), success vs env steps, mean over {args.seeds} seed(s), UTD {args.utd}:")
     for name, curves in results.items():
         if name.startswith("hopper"):
             continue
@@ -281,13 +309,20 @@ def main() -> int:
             vals = [r for c in curves for t, r in c if t == s]
             cells.append(f"{s}:{np.mean(vals):.0%}")
         print(f"  {name:<26} " + "  ".join(cells))
-    if "hopper ours" in results:
-        ours, sb3 = np.mean(results["hopper ours"]), np.mean(results["hopper sb3"])
-        print(f"\nHopper-v5 after {args.hopper_steps} env steps, mean return over {args.seeds} seed(s):")
-        print(f"  ours (SAC, RLPD recipe, UTD {args.utd}) {ours:8.1f}")
-        print(
-            f"  SB3 SAC                            {sb3:8.1f}   ratio {ours / sb3 if sb3 else float('nan'):.2f}x"
-        )
+    hopper = {k[len("hopper ") :]: v for k, v in results.items() if k.startswith("hopper ")}
+    if hopper:
+        names = {
+            "ours": f"ours (SAC, RLPD recipe, UTD {args.utd})",
+            "ours-sb3-settings": "ours (SAC, SB3's settings, UTD 1)",
+            "sb3": "SB3 SAC",
+        }
+        sb3 = np.mean(hopper["sb3"]) if "sb3" in hopper else 0.0
+        print(f"\nHopper-v5 after {args.hopper_steps} env steps, return over {args.seeds} seed(s):")
+        for learner, returns in hopper.items():
+            mean = np.mean(returns)
+            ratio = f"   ratio to SB3 {mean / sb3:.2f}x" if learner != "sb3" and sb3 > 0 else ""
+            each = ", ".join(f"{r:.0f}" for r in returns)
+            print(f"  {names[learner]:<36} mean {mean:7.1f}  (seeds: {each}){ratio}")
     print(f"\nwall time {time.time() - start:.0f} s")
     return 0
 
