@@ -6,6 +6,7 @@ Only conversions and the main loop live here; what a node decides lives in robot
 from __future__ import annotations
 
 import functools
+import time
 import traceback
 from collections.abc import Callable
 
@@ -45,9 +46,11 @@ def run(make_node: Callable[[], Node], threads: int = 1, args: list[str] | None 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        # A callback that was running when Ctrl-C shut the context down fails to publish: that is
-        # the shutdown, not an error. Anything raised while the context is still up is.
-        if rclpy.ok():
+        # A callback or a take that was running when Ctrl-C arrived fails in odd ways (a publish
+        # on a context going down; rclpy's bindings turning the interrupt into "Unable to convert
+        # call argument"): that is the shutdown, not an error. rclpy shuts the context down from
+        # a thread of its own, so give it a moment. Anything raised while it stays up is an error.
+        if not _shutting_down_within(SHUTDOWN_GRACE_S):
             raise
     finally:
         if node is not None:
@@ -60,6 +63,22 @@ def run(make_node: Callable[[], Node], threads: int = 1, args: list[str] | None 
     if fatal is not None:
         raise fatal
     return 0
+
+
+SHUTDOWN_GRACE_S = 0.5
+
+
+def _shutting_down_within(timeout_s: float) -> bool:
+    """True once the context is down (or Ctrl-C lands) within timeout_s; False if it stays up."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while rclpy.ok():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        pass
+    return True
 
 
 def logged_transition(callback: Callable) -> Callable:
