@@ -115,3 +115,15 @@ def test_rl_obs_keys_the_data_or_env_lacks_are_refused_by_name(
     err = capsys.readouterr().err
     assert "--obs-keys" in err and says in err
     assert not (out / "checkpoints").exists()
+
+
+def test_learn_refuses_an_obs_key_its_offline_data_lacks_before_waiting_for_a_server(
+    tiny_store, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    argv = ["learn", "--algo", "rlpd", "--data", str(tiny_store), "--out", str(out)]
+    argv += ["--obs-keys", "joint_pos,goal_poss", "--insecure-loopback", "--server-wait-s", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--obs-keys" in err and "goal_poss not in the store" in err
+    assert not (out / "explorer").exists()
