@@ -43,6 +43,11 @@ from robot_rl.gl import configure_gl  # noqa: E402
 configure_gl()  # before gymnasium or sim import mujoco (robot_rl/gl.py)
 
 STATE_KEYS = ("joint_pos", "gripper_pos", "ee_pos", "object_pose", "goal_pos")
+HOPPER_LEARNERS = {  # --hopper-learners name -> its row in the printout
+    "ours": "ours (SAC, RLPD recipe, UTD {utd})",
+    "ours-sb3-settings": "ours (SAC, SB3's settings, UTD 1)",
+    "sb3": "SB3 SAC",
+}
 
 
 def push_env(max_steps: int = 0):
@@ -269,7 +274,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     parts = set(args.parts.split(","))
     hopper_learners = [h.strip() for h in args.hopper_learners.split(",") if h.strip()]
-    unknown = set(hopper_learners) - {"ours", "ours-sb3-settings", "sb3"}
+    unknown = set(hopper_learners) - set(HOPPER_LEARNERS)
     if unknown:
         parser.error(f"--hopper-learners: unknown {', '.join(sorted(unknown))}")
     results: dict[str, list] = {}
@@ -311,18 +316,15 @@ def main() -> int:
         print(f"  {name:<26} " + "  ".join(cells))
     hopper = {k[len("hopper ") :]: v for k, v in results.items() if k.startswith("hopper ")}
     if hopper:
-        names = {
-            "ours": f"ours (SAC, RLPD recipe, UTD {args.utd})",
-            "ours-sb3-settings": "ours (SAC, SB3's settings, UTD 1)",
-            "sb3": "SB3 SAC",
-        }
         sb3 = np.mean(hopper["sb3"]) if "sb3" in hopper else 0.0
         print(f"\nHopper-v5 after {args.hopper_steps} env steps, return over {args.seeds} seed(s):")
         for learner, returns in hopper.items():
             mean = np.mean(returns)
             ratio = f"   ratio to SB3 {mean / sb3:.2f}x" if learner != "sb3" and sb3 > 0 else ""
             each = ", ".join(f"{r:.0f}" for r in returns)
-            print(f"  {names[learner]:<36} mean {mean:7.1f}  (seeds: {each}){ratio}")
+            print(
+                f"  {HOPPER_LEARNERS[learner].format(utd=args.utd):<36} mean {mean:7.1f}  (seeds: {each}){ratio}"
+            )
     print(f"\nwall time {time.time() - start:.0f} s")
     return 0
 
