@@ -44,7 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
     parser.add_argument("--diffusion", default="", help="dsrl: the frozen diffusion policy directory")
     parser.add_argument("--data", default="", help="rlpd: episode store of offline data (demos)")
-    parser.add_argument("--obs-keys", default=",".join(DEFAULT_STATE_KEYS), help="rlpd: state keys")
+    parser.add_argument(
+        "--obs-keys",
+        default=None,
+        help=f"rlpd: state keys (default: those of {','.join(DEFAULT_STATE_KEYS)} the data has)",
+    )
     parser.add_argument("--task", default="push", help="task name recorded in the log store")
     parser.add_argument(
         "--max-deviation",

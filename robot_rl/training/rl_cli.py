@@ -53,7 +53,11 @@ def add_parsers(sub) -> None:
         p.add_argument(
             "--data", required=offline_needed, default="", help="episode store with offline transitions"
         )
-        p.add_argument("--obs-keys", default=",".join(DEFAULT_STATE_KEYS), help="comma-separated state keys")
+        p.add_argument(
+            "--obs-keys",
+            default=None,
+            help=f"comma-separated state keys (default: those of {','.join(DEFAULT_STATE_KEYS)} the data or env has)",
+        )
         p.add_argument("--hidden", default="256,256", help="MLP widths of actor and critics")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--discount", type=fraction, default=0.99)
@@ -239,28 +243,19 @@ def _make_env(args, reward_classifier: bool = True):
     return env
 
 
-def offline_buffer(args, obs_keys: list[str]):
-    """All transitions of --data. With --reward sparse the stored rewards are relabelled to the
-    task's sparse signal (1.0 on the terminal success step, else 0), as the online env gives them."""
+def offline_buffer(args, requested: list[str] | None):
+    """All transitions of --data, and the state keys taken (`select_obs_keys`). With --reward
+    sparse the stored rewards are relabelled to the task's sparse signal (1.0 on the terminal
+    success step, else 0), as the online env gives them."""
     import numpy as np
 
     from robot_rl import keys
     from robot_rl.data.replay import ReplayBuffer
     from robot_rl.data.store import EpisodeStore
     from robot_rl.data.transitions import episode_transitions
-    from robot_rl.training.cli import DEFAULT_STATE_KEYS
 
     store = EpisodeStore.open(args.data, mode="r")
-    keys_here = [k for k in obs_keys if k in store.spec]
-    missing = [k for k in obs_keys if k not in store.spec]
-    if missing and args.obs_keys != ",".join(DEFAULT_STATE_KEYS):  # defaults: those the store has
-        raise ValueError(
-            f"{args.data}: --obs-keys {', '.join(missing)} not in the store ({', '.join(store.keys)})"
-        )
-    if not keys_here:
-        raise ValueError(
-            f"{args.data}: none of --obs-keys {args.obs_keys!r} is in the store ({', '.join(store.keys)})"
-        )
+    keys_here = select_obs_keys(requested, store.keys, f"{args.data}:", "in the store")
     need = (*keys_here, keys.ACTION, keys.REWARD, keys.TERMINAL, keys.INTERVENTION)
     parts: dict[str, list] = {}
     for i in range(len(store)):
@@ -298,22 +293,19 @@ def policy_from_data(buffer, obs_keys: list[str], hidden, env_low=None, env_high
     return ActorPolicy(obs_keys, dims, lo, hi, hidden, obs.mean(0), obs.std(0) + 1e-3)
 
 
-def _policy_from_env(env, obs_keys: list[str], hidden):
+def _policy_from_env(env, requested: list[str] | None, hidden):
     from robot_rl.models.actor import ActorPolicy
 
-    missing = [k for k in obs_keys if k not in env.observation_space.spaces]
-    if missing:
-        raise ValueError(
-            f"--obs-keys {', '.join(missing)}: not observed by the env "
-            f"({', '.join(env.observation_space.spaces)})"
-        )
+    obs_keys = select_obs_keys(requested, list(env.observation_space.spaces), "", "observed by the env")
     dims = [env.observation_space[k].shape[0] for k in obs_keys]
     return ActorPolicy(obs_keys, dims, env.action_space.low, env.action_space.high, hidden)
 
 
-def obs_keys_of(args) -> list[str]:
+def obs_keys_of(args) -> list[str] | None:
     """--obs-keys as a list of whole keys (the RL learners' actors and critics read whole keys;
-    KEY[a:b] slices are for `train diffusion`)."""
+    KEY[a:b] slices are for `train diffusion`); None when not given: the defaults."""
+    if args.obs_keys is None:
+        return None
     entries = [k.strip() for k in args.obs_keys.split(",") if k.strip()]
     if not entries:
         raise ValueError("--obs-keys: no key given")
@@ -324,6 +316,28 @@ def obs_keys_of(args) -> list[str]:
             "(KEY[a:b] slices are for train diffusion)"
         )
     return entries
+
+
+def select_obs_keys(requested: list[str] | None, available, where: str, has: str) -> list[str]:
+    """The requested keys, each of which must be available; without a request, those of the
+    default keys that are (reach has no object). `where` and `has` word the error."""
+    from robot_rl.training.cli import DEFAULT_STATE_KEYS
+
+    available = list(available)
+    if requested is None:
+        chosen = [k for k in DEFAULT_STATE_KEYS if k in available]
+        if not chosen:
+            raise ValueError(
+                f"{where} none of the default --obs-keys {','.join(DEFAULT_STATE_KEYS)} is {has} "
+                f"({', '.join(available)}): name the keys to use"
+            )
+        return chosen
+    missing = [k for k in requested if k not in available]
+    if missing:
+        raise ValueError(
+            f"{where} --obs-keys {', '.join(missing)} not {has} ({', '.join(available)})".strip()
+        )
+    return requested
 
 
 def _evaluator(args):

@@ -101,8 +101,15 @@ def test_reward_offset_shifts_online_and_offline_rewards_alike(tiny_store):
     [
         (["rlpd", "--data", "STORE"], "joint_pos,goal_poss", "goal_poss not in the store"),
         (["rlpd", "--data", "STORE"], "joint_pos,object_pose[:3]", "take whole keys"),
-        (["rlpd"], "joint_pos,goal_poss", "goal_poss: not observed by the env"),
+        (["rlpd"], "joint_pos,goal_poss", "goal_poss not observed by the env"),
         (["iql", "--data", "STORE", "--steps", "1"], "joint_pos,ee_poss", "ee_poss not in the store"),
+        # Named explicitly, even the default keys must all be there (only the defaults left
+        # unsaid mean "those the data has").
+        (
+            ["iql", "--data", "STORE", "--steps", "1"],
+            "joint_pos,gripper_pos,ee_pos,object_pose,goal_pos",
+            "gripper_pos, ee_pos, object_pose not in the store",
+        ),
     ],
 )
 def test_rl_obs_keys_the_data_or_env_lacks_are_refused_by_name(
@@ -115,6 +122,18 @@ def test_rl_obs_keys_the_data_or_env_lacks_are_refused_by_name(
     err = capsys.readouterr().err
     assert "--obs-keys" in err and says in err
     assert not (out / "checkpoints").exists()
+
+
+def test_rl_default_obs_keys_are_those_the_data_or_env_has(tiny_store):
+    import sim
+    from robot_rl.cli import build_parser
+    from robot_rl.training.rl_cli import _policy_from_env, offline_buffer
+
+    args = build_parser().parse_args(["train", "iql", "--data", str(tiny_store), "--out", "run"])
+    assert offline_buffer(args, None)[1] == ["joint_pos", "goal_pos"]
+    # RLPD without data on reach, whose env has no object: the other four defaults.
+    policy = _policy_from_env(sim.make_env("reach"), None, (16,))
+    assert policy.obs_keys == ["joint_pos", "gripper_pos", "ee_pos", "goal_pos"]
 
 
 def test_learn_refuses_an_obs_key_its_offline_data_lacks_before_waiting_for_a_server(
