@@ -342,15 +342,25 @@ def run_online(
         for old in sorted(p for p in ckpt_dir.glob("step_*") if p.is_dir())[: -config.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
 
+    window: dict[str, list[float]] = {}  # the learner's scalars since the last evaluation
+
     def evaluate() -> None:
         row = {"env_step": float(state["env_step"])}
         recent = state["train_success"][-20:]
         row["train_success"] = float(np.mean(recent)) if recent else 0.0
+        learned = {name: float(np.mean(values)) for name, values in window.items()}
+        window.clear()
+        row.update(learned)
         if evaluator is not None:
             with torch.random.fork_rng(devices=[]):
                 row.update(evaluator(algorithm.policy, state["env_step"]))
         state["curve"].append(row)
         write_curve(state["curve"], out_dir)
+        if learned and not config.progress:  # the bar shows them otherwise
+            print(
+                f"[step {state['env_step']}] learner: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in learned.items())
+            )
 
     bar = tqdm(
         total=config.env_steps, initial=state["env_step"], desc="env steps", disable=not config.progress
@@ -375,6 +385,8 @@ def run_online(
             if updates:
                 info = learner.train(updates)
                 state["updates"] += updates
+                for name, value in info.items():
+                    window.setdefault(name, []).append(value)
             if _crossed(before, t, config.weights_every):
                 actor.load_weights(*learner.weights())
         if config.eval_every and _crossed(before, t, config.eval_every):
@@ -422,7 +434,9 @@ _CSV_ONLY = {"episodes", "mean_length", "chunk_latency_p50_ms"}
 
 
 def write_curve(curve: list[dict[str, float]], out_dir: str | os.PathLike) -> Path:
-    """curve.csv and curve.png (every metric against env steps) in out_dir."""
+    """curve.csv and curve.png (every metric against env steps) in out_dir. Besides evaluation
+    and training success, a row holds the learner's scalars (critic_loss, q_mean, alpha ...),
+    averaged over the env steps since the row before."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -439,8 +453,14 @@ def write_curve(curve: list[dict[str, float]], out_dir: str | os.PathLike) -> Pa
     steps = [row["env_step"] for row in curve]
     col = lambda name: [row.get(name, float("nan")) for row in curve]  # noqa: E731
     others = [n for n in names if "success" not in n and n not in _CSV_ONLY]
-    fig, axes = plt.subplots(1, 1 + len(others), figsize=(5 * (1 + len(others)), 3.2), squeeze=False)
-    ax = axes[0][0]
+    cols = min(1 + len(others), 3)
+    rows = -(-(1 + len(others)) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[1 + len(others) :]:
+        ax.set_visible(False)
+    axes = axes[: 1 + len(others)]
+    ax = axes[0]
     if "success_rate" in names:
         ax.plot(steps, col("success_rate"), marker="o", label="evaluation")
         if "success_low95" in names:
@@ -452,10 +472,10 @@ def write_curve(curve: list[dict[str, float]], out_dir: str | os.PathLike) -> Pa
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("success")
     ax.legend(fontsize=7)
-    for ax, name in zip(axes[0][1:], others):
+    for ax, name in zip(axes[1:], others):
         ax.plot(steps, col(name), marker="o")
         ax.set_title(name)
-    for ax in axes[0]:
+    for ax in axes:
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)
     fig.tight_layout()

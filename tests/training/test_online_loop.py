@@ -71,7 +71,12 @@ def test_curve_png_and_a_different_run_refused(tmp_path):
     )
     assert [row["env_step"] for row in curve] == [0, 10, 20, 30] and evaluations == [0, 10, 20, 30]
     assert (tmp_path / "curve.png").stat().st_size > 0
-    assert (tmp_path / "curve.csv").read_text().splitlines()[0] == "env_step,train_success,x"
+    lines = (tmp_path / "curve.csv").read_text().splitlines()
+    assert lines[0] == "env_step,actor_loss,alpha,critic_loss,entropy,q_mean,train_success,x"
+    # The learner's scalars, averaged since the last evaluation: none before the first update
+    # (uniform steps up to 10), then each row its own window.
+    assert "critic_loss" not in curve[1] and lines[2].startswith("10,nan,")
+    assert all(np.isfinite(row["critic_loss"]) and 0 < row["alpha"] <= 1.0 for row in curve[2:])
     other = OnlineConfig(env_steps=30, random_steps=5, batch_size=16, eval_every=10, checkpoint_every=10)
     with pytest.raises(ValueError, match="different run"):
         run_online(algo, env, tmp_path, other)
