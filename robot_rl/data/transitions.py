@@ -36,6 +36,24 @@ def mc_returns(reward: np.ndarray, discount: float) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def n_step_window(
+    reward: np.ndarray, count: int, terminal_end: bool, discount: float, n_step: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For transitions t < count of one episode: (n-step return, discount_n, m_t), where m_t =
+    min(n, count - t) rewards are summed and the bootstrap is from the observation at t + m_t
+    (discount_n = g^m_t, or 0 when the window reaches the terminal step)."""
+    t = np.arange(count)
+    m = np.minimum(n_step, count - t)
+    reward = np.asarray(reward, np.float64)
+    n_ret = np.zeros(count, np.float64)
+    for k in range(n_step):
+        valid = k < m
+        n_ret[valid] += discount**k * reward[t[valid] + k]
+    reaches_terminal = terminal_end & (t + m >= count)
+    discount_n = np.where(reaches_terminal, 0.0, discount ** m.astype(np.float64))
+    return n_ret.astype(np.float32), discount_n.astype(np.float32), m
+
+
 def episode_transitions(
     ep: dict[str, np.ndarray], obs_keys: tuple[str, ...], discount: float = 0.99, n_step: int = 1
 ) -> dict[str, np.ndarray]:
@@ -51,23 +69,15 @@ def episode_transitions(
         return {}
     t = np.arange(count)
     nxt = np.minimum(t + 1, length - 1)
-    reward = ep[keys.REWARD].astype(np.float64)
-    # n-step: m_t = min(n, count - t) rewards; bootstrap index t + m_t
-    m = np.minimum(n_step, count - t)
-    n_ret = np.zeros(count, np.float64)
-    for k in range(n_step):
-        valid = k < m
-        n_ret[valid] += discount**k * reward[t[valid] + k]
-    reaches_terminal = terminal_end & (t + m >= count)
-    discount_n = np.where(reaches_terminal, 0.0, discount ** m.astype(np.float64))
+    n_ret, discount_n, m = n_step_window(ep[keys.REWARD], count, terminal_end, discount, n_step)
     boot = np.minimum(t + m, length - 1)
     out = {
         keys.ACTION: ep[keys.ACTION][:count].astype(np.float32),
         keys.REWARD: ep[keys.REWARD][:count].astype(np.float32),
         keys.TERMINAL: ep[keys.TERMINAL][:count].astype(np.bool_),
         keys.INTERVENTION: ep[keys.INTERVENTION][:count].astype(np.bool_),
-        "n_step_return": n_ret.astype(np.float32),
-        "discount_n": discount_n.astype(np.float32),
+        "n_step_return": n_ret,
+        "discount_n": discount_n,
         "mc_return": mc_returns(ep[keys.REWARD], discount)[:count],
     }
     for k in obs_keys:

@@ -51,13 +51,14 @@ from robot_rl.algorithms.common import (
     REPLAY_MC_RETURN,
     REPLAY_N_STEP_RETURN,
     REPLAY_NEXT_OBS,
+    REPLAY_NEXT_OBS_N,
     REPLAY_OBS,
     SUCCESS_INFO,
     from_replay,
     replay_spec,
 )
 from robot_rl.data.replay import MixedSampler, ReplayBuffer
-from robot_rl.data.transitions import mc_returns
+from robot_rl.data.transitions import mc_returns, n_step_window
 from robot_rl.training.checkpoint import load_checkpoint, restore_rng, rng_tensors, save_checkpoint
 
 STATE_KIND = "online_state"
@@ -74,6 +75,7 @@ class OnlineConfig:
     offline_fraction: float = 0.5  # RLPD's symmetric sampling; ignored without offline data
     intervention_fraction: float = 0.25  # share of each batch from human interventions, once any exist
     discount: float = 0.99
+    n_step: int = 1  # rewards summed per TD target (n-step returns; 1: plain one-step TD)
     replay_capacity: int = 1_000_000
     weights_every: int = 1  # env steps between weight pushes to the actor
     eval_every: int = 5_000
@@ -83,8 +85,20 @@ class OnlineConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if min(self.env_steps, self.utd, self.batch_size, self.replay_capacity, self.weights_every) < 1:
-            raise ValueError("env_steps, utd, batch_size, replay_capacity and weights_every must be >= 1")
+        if (
+            min(
+                self.env_steps,
+                self.utd,
+                self.batch_size,
+                self.replay_capacity,
+                self.weights_every,
+                self.n_step,
+            )
+            < 1
+        ):
+            raise ValueError(
+                "env_steps, utd, batch_size, replay_capacity, weights_every and n_step must be >= 1"
+            )
         if min(self.random_steps, self.warmup_steps, self.learning_starts, self.eval_every) < 0:
             raise ValueError("random_steps, warmup_steps, learning_starts and eval_every must be >= 0")
         if self.checkpoint_every < 1 or self.keep_checkpoints < 1:
@@ -110,9 +124,10 @@ Evaluator = Callable[[Any, int], dict[str, float]]
 class EnvActor:
     """One environment and a private copy of the policy; returns transitions when an episode ends."""
 
-    def __init__(self, env, policy, seed: int = 0, discount: float = 0.99):
+    def __init__(self, env, policy, seed: int = 0, discount: float = 0.99, n_step: int = 1):
         self.env = env
         self.discount = discount
+        self.n_step = n_step
         self.policy = copy.deepcopy(policy).eval()
         self.version = 0
         self.rng = np.random.default_rng(seed)
@@ -184,22 +199,26 @@ class EnvActor:
         self._obs, _ = self.env.reset(seed=self._seed + 1_000_003 * self._episodes)
 
     def _episode_transitions(self) -> dict[str, np.ndarray]:
+        """Every step is a transition (a truncated last step too: its next_obs was observed)."""
         steps = self._steps
         gamma = self.discount
         reward = np.array([s[keys.REWARD] for s in steps], np.float32)
         terminal = np.array([s[keys.TERMINAL] for s in steps], bool)
+        n_ret, discount_n, m = n_step_window(reward, len(steps), bool(terminal[-1]), gamma, self.n_step)
         out: dict[str, np.ndarray] = {
             keys.ACTION: np.stack([s[keys.ACTION] for s in steps]).astype(np.float32),
             keys.REWARD: reward,
             keys.TERMINAL: terminal,
             keys.INTERVENTION: np.array([s[keys.INTERVENTION] for s in steps], bool),
-            REPLAY_N_STEP_RETURN: reward,
-            REPLAY_DISCOUNT_N: np.where(terminal, 0.0, gamma).astype(np.float32),
+            REPLAY_N_STEP_RETURN: n_ret,
+            REPLAY_DISCOUNT_N: discount_n,
             REPLAY_MC_RETURN: mc_returns(reward, gamma),
         }
         for k in self.policy.obs_keys:
             out[REPLAY_OBS + k] = np.stack([s["obs"][k] for s in steps]).astype(np.float32)
             out[REPLAY_NEXT_OBS + k] = np.stack([s["next_obs"][k] for s in steps]).astype(np.float32)
+            if self.n_step > 1:  # the observation m_t steps on: next_obs of step t + m_t - 1
+                out[REPLAY_NEXT_OBS_N + k] = out[REPLAY_NEXT_OBS + k][np.arange(len(steps)) + m - 1]
         return out
 
 
@@ -210,7 +229,7 @@ class Learner:
         self.algorithm = algorithm
         self.config = config
         policy = algorithm.policy
-        spec = replay_spec(policy)
+        spec = replay_spec(policy, config.n_step)
         if offline is not None:
             if set(offline.spec) != set(spec):
                 raise ValueError(
@@ -310,7 +329,9 @@ def run_online(
     torch.manual_seed(config.seed)
     learner = Learner(algorithm, config, offline)
     if actor is None:
-        actor = EnvActor(env, algorithm.policy, seed=config.seed, discount=config.discount)
+        actor = EnvActor(
+            env, algorithm.policy, seed=config.seed, discount=config.discount, n_step=config.n_step
+        )
     state = {"env_step": 0, "episodes": 0, "updates": 0, "curve": [], "train_success": []}
     ckpt_dir = out_dir / "checkpoints"
     if (ckpt_dir / "latest").exists():

@@ -61,6 +61,12 @@ def add_parsers(sub) -> None:
         p.add_argument("--hidden", default="256,256", help="MLP widths of actor and critics")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--discount", type=fraction, default=0.99)
+        p.add_argument(
+            "--n-step",
+            type=positive_int,
+            default=1,
+            help="rewards per TD target (n-step returns, offline and online data alike; 1: one-step TD)",
+        )
         p.add_argument("--batch-size", type=positive_int, default=256)
         p.add_argument("--reward", choices=["sparse", "dense"], default="sparse", help="the env's reward")
         p.add_argument(
@@ -243,7 +249,7 @@ def _make_env(args, reward_classifier: bool = True):
     return env
 
 
-def offline_buffer(args, requested: list[str] | None):
+def offline_buffer(args, requested: list[str] | None, n_step: int = 1):
     """All transitions of --data, and the state keys taken (`select_obs_keys`). With --reward
     sparse the stored rewards are relabelled to the task's sparse signal (1.0 on the terminal
     success step, else 0), as the online env gives them."""
@@ -263,7 +269,7 @@ def offline_buffer(args, requested: list[str] | None):
         if args.reward == "sparse":
             ep[keys.REWARD] = ep[keys.TERMINAL].astype(np.float32)
         ep[keys.REWARD] = ep[keys.REWARD] - args.reward_offset
-        for k, v in episode_transitions(ep, tuple(keys_here), args.discount).items():
+        for k, v in episode_transitions(ep, tuple(keys_here), args.discount, n_step).items():
             parts.setdefault(k, []).append(v)
     if not parts:
         raise ValueError(f"{args.data}: no transitions in the store")
@@ -356,6 +362,7 @@ def _online_config(args, **changes):
         utd=args.utd,
         batch_size=args.batch_size,
         discount=args.discount,
+        n_step=args.n_step,
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
@@ -396,7 +403,7 @@ def _offline(args) -> int:
     from robot_rl.training.trainer import Trainer, TrainerConfig
 
     hidden = hidden_sizes(args)
-    buffer, obs_keys = offline_buffer(args, obs_keys_of(args))
+    buffer, obs_keys = offline_buffer(args, obs_keys_of(args), args.n_step)
     policy = policy_from_data(buffer, obs_keys, hidden)
     if args.learner == "iql":
         algo = IQL(policy, IQLConfig(hidden=hidden, gamma=args.discount, batch_size=args.batch_size))
@@ -443,7 +450,7 @@ def _rlpd(args) -> int:
     env = _make_env(args)
     buffer = None
     if args.data:
-        buffer, obs_keys = offline_buffer(args, obs_keys_of(args))
+        buffer, obs_keys = offline_buffer(args, obs_keys_of(args), args.n_step)
         policy = policy_from_data(buffer, obs_keys, hidden, env.action_space.low, env.action_space.high)
     else:
         policy = _policy_from_env(env, obs_keys_of(args), hidden)

@@ -95,3 +95,66 @@ def test_the_actor_updates_once_per_env_step_or_every_kth_critic_step(actor_ever
     info = learner.train(4 * 3)  # three env steps' worth at UTD 4
     assert algo.steps == actor_updates
     assert "actor_loss" in info  # the last step of a multiple of actor_every updates the actor
+
+
+class SucceedsAtStep(gym.Wrapper):
+    """Fault-injection stand-in for a task: reward 1 and termination at step `at`, else the env's."""
+
+    def __init__(self, env, at: int):
+        super().__init__(env)
+        self.at, self.t = at, 0
+
+    def reset(self, **kwargs):
+        self.t = 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self.t += 1
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.t == self.at:
+            return obs, 1.0, True, False, info
+        return obs, reward, terminated, truncated, info
+
+
+@pytest.mark.parametrize("ends", ["terminal", "truncated"])
+def test_actor_n_step_transitions_sum_rewards_and_bootstrap_m_steps_on(ends):
+    g, n = 0.9, 3
+    env = sim.make_env("push", reward="dense", max_episode_steps=7)  # dense: no two rewards alike
+    env = SucceedsAtStep(env, at=5 if ends == "terminal" else 99)
+    actor = EnvActor(env, _policy(env), seed=0, discount=g, n_step=n)
+    transitions = None
+    while transitions is None:
+        transitions, stats = actor.step()
+    length = 5 if ends == "terminal" else 7
+    assert stats["length"] == length
+    r, nxt = transitions[keys.REWARD], transitions["next_obs/" + keys.JOINT_POS]
+    for t in range(length):
+        m = min(n, length - t)
+        expected = sum(g**k * r[t + k] for k in range(m))
+        np.testing.assert_allclose(transitions["n_step_return"][t], expected, rtol=1e-5)
+        reaches_end = ends == "terminal" and t + m == length
+        assert transitions["discount_n"][t] == pytest.approx(0.0 if reaches_end else g**m)
+        np.testing.assert_array_equal(transitions["next_obs_n/" + keys.JOINT_POS][t], nxt[t + m - 1])
+
+
+def test_n_step_learner_trains_and_refuses_one_step_offline_data():
+    env = sim.make_env("push", reward="sparse", max_episode_steps=9)
+    algo = SAC(_policy(env), SACConfig(hidden=(16,), critic_members=2))
+    actor = EnvActor(env, algo.policy, seed=0, n_step=3)
+    one_step = EnvActor(env, algo.policy, seed=1)
+    episodes = []
+    for source in (actor, one_step):
+        transitions = None
+        while transitions is None:
+            transitions, _ = source.step()
+        episodes.append(transitions)
+    config = OnlineConfig(batch_size=8, n_step=3, replay_capacity=100)
+    learner = Learner(algo, config)
+    learner.add(episodes[0])
+    assert np.isfinite(learner.train(2)["critic_loss"])
+    from robot_rl.data.replay import ReplayBuffer
+
+    plain = ReplayBuffer(100, {k: (v.shape[1:], v.dtype) for k, v in episodes[1].items()})
+    plain.add(episodes[1])
+    with pytest.raises(ValueError, match="offline data fields"):
+        Learner(algo, config, offline=plain)

@@ -146,3 +146,16 @@ def test_learn_refuses_an_obs_key_its_offline_data_lacks_before_waiting_for_a_se
     err = capsys.readouterr().err
     assert "--obs-keys" in err and "goal_poss not in the store" in err
     assert not (out / "explorer").exists()
+
+
+def test_n_step_reaches_the_offline_data_and_the_online_loop(tiny_store):
+    from robot_rl.cli import build_parser
+    from robot_rl.training.rl_cli import _online_config, offline_buffer
+
+    argv = ["train", "rlpd", "--out", "run", "--data", str(tiny_store), "--n-step", "3"]
+    args = build_parser().parse_args(argv)
+    buffer, obs_keys = offline_buffer(args, None, args.n_step)
+    assert {f"next_obs_n/{k}" for k in obs_keys} <= set(buffer.spec)
+    assert _online_config(args).n_step == 3
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv[:-1], "0"])
