@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--discount", type=fraction, default=0.99)
     parser.add_argument(
+        "--n-step",
+        type=positive_int,
+        default=1,
+        help="rewards per TD target (n-step returns; 1: one-step TD)",
+    )
+    parser.add_argument(
         "--reward-offset",
         type=float_in(-math.inf),
         default=0.0,
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         from robot_rl.training.rl_cli import obs_keys_of, offline_buffer, policy_from_data
 
         namespace = argparse.Namespace(**vars(args), reward="sparse")
-        offline, obs_keys = offline_buffer(namespace, obs_keys_of(args))
+        offline, obs_keys = offline_buffer(namespace, obs_keys_of(args), args.n_step)
         policy = policy_from_data(offline, obs_keys, hidden)
     algo = SAC(policy, sac_config(args, hidden))
 
@@ -173,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         learn_from_interventions=args.algo != "dsrl",
         task=args.task,
         reward_offset=args.reward_offset,
+        n_step=args.n_step,
     )
     print(
         f"learner listening for robots on {link.endpoint}; explorer {args.policy!r} served at v{served}",
@@ -186,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         offline_fraction=0.5 if offline is not None else 0.0,
         intervention_fraction=0.25 if args.algo != "dsrl" else 0.0,
         discount=args.discount,
+        n_step=args.n_step,
         weights_every=args.weights_every,
         eval_every=args.curve_every,  # no evaluator: a curve point = success of the last 20 episodes
         checkpoint_every=args.checkpoint_every,

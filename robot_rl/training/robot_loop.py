@@ -122,8 +122,10 @@ class RobotActors(RemoteActors):
         task: str = "",
         reward_offset: float = 0.0,
         poll_ms: int = 50,
+        n_step: int = 1,
     ):
         super().__init__(link, poll_ms)
+        self.n_step = n_step
         self.reward_offset = float(reward_offset)
         self.obs_keys = list(obs_keys)
         self.discount = discount
@@ -175,7 +177,7 @@ class RobotActors(RemoteActors):
                 first = int(np.argmin(keep))
                 episode = {k: v[:first] for k, v in episode.items()}
         transitions = (
-            episode_transitions(episode, tuple(self.obs_keys), self.discount)
+            episode_transitions(episode, tuple(self.obs_keys), self.discount, self.n_step)
             if len(episode[keys.ACTION])
             else {}
         )

@@ -32,7 +32,7 @@ def _episode(builder: EpisodeBuilder, steps: int, intervene: set[int], success: 
     return builder.finish(terminal=success, success=success, env_steps=steps)
 
 
-def _actors(tmp_path, learn_from_interventions=True, reward_offset=0.0):
+def _actors(tmp_path, learn_from_interventions=True, reward_offset=0.0, n_step=1):
     policy = _policy()
     link = LearnerLink("tcp://127.0.0.1:*", episode_spec(policy), insecure_loopback=True)
     pushed = []
@@ -47,6 +47,7 @@ def _actors(tmp_path, learn_from_interventions=True, reward_offset=0.0):
         learn_from_interventions=learn_from_interventions,
         task="push",
         reward_offset=reward_offset,
+        n_step=n_step,
     )
     return policy, actors, pushed, store
 
@@ -119,6 +120,26 @@ def test_the_reward_offset_reaches_the_learner_and_the_log_keeps_the_robots_rewa
     np.testing.assert_array_equal(transitions[keys.REWARD], [-1, -1, -1, -1, -1, 0])
     logged = EpisodeStore.open(tmp_path / "log.zarr").episode(0)[keys.REWARD]
     np.testing.assert_array_equal(logged, [0, 0, 0, 0, 0, 1])
+
+
+def test_robot_episodes_become_n_step_transitions_for_an_n_step_learner(tmp_path):
+    policy, actors, _, _ = _actors(tmp_path, n_step=3)
+    client = ActorClient(actors.link.endpoint, timeout_s=10)
+    try:
+        client.send_transitions(*_episode(EpisodeBuilder(list(OBS)), 6, intervene=set(), success=True))
+        ((transitions, _),) = _receive(actors, 1)
+    finally:
+        client.close()
+        actors.close()
+    g = 0.99  # success on the last of 6 steps: the 3-step window of steps 3-5 reaches it
+    np.testing.assert_allclose(transitions["n_step_return"], [0, 0, 0, g**2, g, 1], rtol=1e-6)
+    np.testing.assert_allclose(transitions["discount_n"], [g**3, g**3, g**3, 0, 0, 0], rtol=1e-6)
+    np.testing.assert_array_equal(
+        transitions[f"next_obs_n/{keys.JOINT_POS}"][:3], transitions[f"obs/{keys.JOINT_POS}"][3:6]
+    )
+    learner = Learner(_Algo(policy), OnlineConfig(batch_size=4, n_step=3, progress=False))
+    learner.add(transitions)
+    assert len(learner.online) == 6
 
 
 def test_versions_continue_from_the_served_one_and_bad_episodes_are_refused(tmp_path):
