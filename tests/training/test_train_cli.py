@@ -159,3 +159,21 @@ def test_n_step_reaches_the_offline_data_and_the_online_loop(tiny_store):
     assert _online_config(args).n_step == 3
     with pytest.raises(SystemExit):
         build_parser().parse_args([*argv[:-1], "0"])
+
+
+def test_rlpd_critic_probe_reads_a_run_and_refuses_other_learners(tiny_store, tmp_path, capsys):
+    from bench.rlpd_critic_probe import main as probe
+
+    out = tmp_path / "rlpd"
+    argv = ["train", "rlpd", "--task", "push", "--data", str(tiny_store), "--out", str(out)]
+    argv += ["--env-steps", "12", "--eval-every", "0", "--critics", "2", "--utd", "1", "--hidden", "16"]
+    assert main([*argv, "--batch-size", "8", "--max-episode-steps", "6", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert probe(["--run", str(out), "--data", str(tiny_store), "--episodes", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "at env step 12" in lines[0] and len(lines) == 3
+    # tiny_store never terminates: to the sparse reward every episode is a failure, return 0
+    assert lines[1].startswith("episode 0 (failure, 30 steps)") and lines[1].endswith("/ 0.000")
+    (out / "run.yaml").write_text((out / "run.yaml").read_text().replace("learner: rlpd", "learner: dsrl"))
+    with pytest.raises(SystemExit):
+        probe(["--run", str(out), "--data", str(tiny_store)])
