@@ -85,20 +85,10 @@ class OnlineConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if (
-            min(
-                self.env_steps,
-                self.utd,
-                self.batch_size,
-                self.replay_capacity,
-                self.weights_every,
-                self.n_step,
-            )
-            < 1
-        ):
-            raise ValueError(
-                "env_steps, utd, batch_size, replay_capacity, weights_every and n_step must be >= 1"
-            )
+        at_least_one = ("env_steps", "utd", "batch_size", "replay_capacity", "weights_every", "n_step")
+        small = [f"{name} = {getattr(self, name)}" for name in at_least_one if getattr(self, name) < 1]
+        if small:
+            raise ValueError(f"{', '.join(small)}: must be >= 1")
         if min(self.random_steps, self.warmup_steps, self.learning_starts, self.eval_every) < 0:
             raise ValueError("random_steps, warmup_steps, learning_starts and eval_every must be >= 0")
         if self.checkpoint_every < 1 or self.keep_checkpoints < 1:

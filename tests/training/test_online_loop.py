@@ -158,3 +158,10 @@ def test_n_step_learner_trains_and_refuses_one_step_offline_data():
     plain.add(episodes[1])
     with pytest.raises(ValueError, match="offline data fields"):
         Learner(algo, config, offline=plain)
+
+
+def test_online_config_names_the_setting_that_is_out_of_range():
+    with pytest.raises(ValueError, match="n_step = 0: must be >= 1"):
+        OnlineConfig(n_step=0)
+    with pytest.raises(ValueError, match=r"^utd = 0, batch_size = -1: must be >= 1$"):
+        OnlineConfig(utd=0, batch_size=-1)
