@@ -330,19 +330,18 @@ def select_obs_keys(requested: list[str] | None, available, where: str, has: str
     from robot_rl.training.cli import DEFAULT_STATE_KEYS
 
     available = list(available)
+    where = f"{where} " if where else ""
     if requested is None:
         chosen = [k for k in DEFAULT_STATE_KEYS if k in available]
         if not chosen:
             raise ValueError(
-                f"{where} none of the default --obs-keys {','.join(DEFAULT_STATE_KEYS)} is {has} "
+                f"{where}none of the default --obs-keys {','.join(DEFAULT_STATE_KEYS)} is {has} "
                 f"({', '.join(available)}): name the keys to use"
             )
         return chosen
     missing = [k for k in requested if k not in available]
     if missing:
-        raise ValueError(
-            f"{where} --obs-keys {', '.join(missing)} not {has} ({', '.join(available)})".strip()
-        )
+        raise ValueError(f"{where}--obs-keys {', '.join(missing)} not {has} ({', '.join(available)})")
     return requested
 
 

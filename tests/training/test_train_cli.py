@@ -127,13 +127,17 @@ def test_rl_obs_keys_the_data_or_env_lacks_are_refused_by_name(
 def test_rl_default_obs_keys_are_those_the_data_or_env_has(tiny_store):
     import sim
     from robot_rl.cli import build_parser
-    from robot_rl.training.rl_cli import _policy_from_env, offline_buffer
+    from robot_rl.training.rl_cli import _policy_from_env, offline_buffer, select_obs_keys
 
     args = build_parser().parse_args(["train", "iql", "--data", str(tiny_store), "--out", "run"])
     assert offline_buffer(args, None)[1] == ["joint_pos", "goal_pos"]
     # RLPD without data on reach, whose env has no object: the other four defaults.
     policy = _policy_from_env(sim.make_env("reach"), None, (16,))
     assert policy.obs_keys == ["joint_pos", "gripper_pos", "ee_pos", "goal_pos"]
+    with pytest.raises(
+        ValueError, match=r"^cams.zarr: none of the default --obs-keys .* in the store \(image/front\)"
+    ):
+        select_obs_keys(None, ["image/front"], "cams.zarr:", "in the store")
 
 
 def test_learn_refuses_an_obs_key_its_offline_data_lacks_before_waiting_for_a_server(
