@@ -63,6 +63,18 @@ def _receive(actors, n: int) -> list:
     raise AssertionError(f"received {len(got)} of {n} episodes")
 
 
+def _one_successful_episode(actors, steps: int) -> dict:
+    """Send one successful episode from a robot over the real link; its transitions."""
+    client = ActorClient(actors.link.endpoint, timeout_s=10)
+    try:
+        client.send_transitions(*_episode(EpisodeBuilder(list(OBS)), steps, intervene=set(), success=True))
+        ((transitions, _),) = _receive(actors, 1)
+    finally:
+        client.close()
+        actors.close()
+    return transitions
+
+
 def test_episodes_reach_the_store_and_the_intervention_buffer(tmp_path):
     policy, actors, pushed, store = _actors(tmp_path)
     client = ActorClient(actors.link.endpoint, timeout_s=10)
@@ -110,13 +122,7 @@ def test_dsrl_logs_interventions_but_does_not_learn_from_them(tmp_path):
 
 def test_the_reward_offset_reaches_the_learner_and_the_log_keeps_the_robots_rewards(tmp_path):
     _, actors, _, _ = _actors(tmp_path, reward_offset=1.0)
-    client = ActorClient(actors.link.endpoint, timeout_s=10)
-    try:
-        client.send_transitions(*_episode(EpisodeBuilder(list(OBS)), 6, intervene=set(), success=True))
-        ((transitions, _),) = _receive(actors, 1)
-    finally:
-        client.close()
-        actors.close()
+    transitions = _one_successful_episode(actors, steps=6)
     np.testing.assert_array_equal(transitions[keys.REWARD], [-1, -1, -1, -1, -1, 0])
     logged = EpisodeStore.open(tmp_path / "log.zarr").episode(0)[keys.REWARD]
     np.testing.assert_array_equal(logged, [0, 0, 0, 0, 0, 1])
@@ -124,13 +130,7 @@ def test_the_reward_offset_reaches_the_learner_and_the_log_keeps_the_robots_rewa
 
 def test_robot_episodes_become_n_step_transitions_for_an_n_step_learner(tmp_path):
     policy, actors, _, _ = _actors(tmp_path, n_step=3)
-    client = ActorClient(actors.link.endpoint, timeout_s=10)
-    try:
-        client.send_transitions(*_episode(EpisodeBuilder(list(OBS)), 6, intervene=set(), success=True))
-        ((transitions, _),) = _receive(actors, 1)
-    finally:
-        client.close()
-        actors.close()
+    transitions = _one_successful_episode(actors, steps=6)
     g = 0.99  # success on the last of 6 steps: the 3-step window of steps 3-5 reaches it
     np.testing.assert_allclose(transitions["n_step_return"], [0, 0, 0, g**2, g, 1], rtol=1e-6)
     np.testing.assert_allclose(transitions["discount_n"], [g**3, g**3, g**3, 0, 0, 0], rtol=1e-6)
