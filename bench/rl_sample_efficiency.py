@@ -109,7 +109,7 @@ def ours_push(kind: str, args, seed: int, out: Path) -> list[tuple[int, float]]:
     env = push_env()
     offline = None
     if kind == "rlpd":
-        ns = SimpleNamespace(data=args.data, obs_keys=",".join(STATE_KEYS), reward="sparse", discount=0.99)
+        ns = SimpleNamespace(data=args.data, reward="sparse", reward_offset=0.0, discount=0.99)
         offline, obs_keys = offline_buffer(ns, list(STATE_KEYS))
         policy = policy_from_data(offline, obs_keys, (256, 256), env.action_space.low, env.action_space.high)
         algo = SAC(policy, SACConfig(utd=args.utd))

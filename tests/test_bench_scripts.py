@@ -32,3 +32,19 @@ def test_bench_script_parses_help(script):
     )
     assert out.returncode == 0, f"bench/{script} --help failed:\n{out.stderr[-2000:]}"
     assert "usage:" in out.stdout
+
+
+def test_rl_sample_efficiency_runs_rlpd_on_push_from_a_real_store(tmp_path):
+    """Beyond --help: the push RLPD path reads its demos through the training CLI's helpers,
+    whose arguments have changed under it before (a reward offset it did not pass)."""
+    from types import SimpleNamespace
+
+    from bench.rl_sample_efficiency import ours_push
+    from robot_rl.cli import main
+
+    store = tmp_path / "poor.zarr"
+    argv = ["sim", "collect", "--task", "push", "--quality", "poor", "--episodes", "2", "--out", str(store)]
+    assert main(argv) == 0
+    args = SimpleNamespace(data=str(store), utd=1, budget=12, eval_every=12, eval_episodes=1)
+    curve = ours_push("rlpd", args, seed=0, out=tmp_path)
+    assert [step for step, _ in curve] == [0, 12] and all(0.0 <= rate <= 1.0 for _, rate in curve)
