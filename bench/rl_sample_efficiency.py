@@ -42,7 +42,8 @@ from robot_rl.gl import configure_gl  # noqa: E402
 
 configure_gl()  # before gymnasium or sim import mujoco (robot_rl/gl.py)
 
-STATE_KEYS = ("joint_pos", "gripper_pos", "ee_pos", "object_pose", "goal_pos")
+from robot_rl.training.cli import DEFAULT_STATE_KEYS as STATE_KEYS  # noqa: E402
+
 HOPPER_LEARNERS = {  # --hopper-learners name -> its row in the printout
     "ours": "ours (SAC, RLPD recipe, UTD {utd})",
     "ours-sb3-settings": "ours (SAC, SB3's settings, UTD 1)",
