@@ -55,9 +55,10 @@ def run(make_node: Callable[[], Node], threads: int = 1, args: list[str] | None 
     finally:
         if node is not None:
             close = getattr(node, "close", None)
-            if close is not None:
-                close()
-            node.destroy_node()
+            # close() returning False: a thread of the node's still runs and may still publish,
+            # so destroying the node under it could crash the process. Leave it to the exit.
+            if close is None or close() is not False:
+                node.destroy_node()
         rclpy.try_shutdown()
     fatal = getattr(node, "fatal", None)  # a node's own thread failed: the process fails with it
     if fatal is not None:

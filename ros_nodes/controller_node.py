@@ -58,10 +58,14 @@ from robot_rl.control.loop import JointState as LoopJointState
 from robot_rl.control.watchdog import Mode
 from ros_nodes import common
 
+# How long close() waits for the loop thread: it checks for a stop once a period (2 ms).
+LOOP_STOP_TIMEOUT_S = 2.0
+
 
 class ControllerNode(LifecycleNode):
     def __init__(self):
         super().__init__("controller")
+        self.fatal: Exception | None = None  # raised by common.run: the loop thread would not stop
         self.declare_parameter("hardware_config", "sim_ur5e")
         # Defaults are robot_rl.control's own (robot_rl/control/config.py), never copied here.
         executor, loop = ExecutorConfig(), LoopConfig()
@@ -152,10 +156,15 @@ class ControllerNode(LifecycleNode):
         self.close()
         return super().on_deactivate(state)
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Stop the loop thread. False if it would not stop: it may still publish, so the node
+        must not be destroyed under it (common.run then leaves it, and the process fails)."""
         loop, self.loop = self.loop, None
-        if loop is not None:
-            loop.stop()
+        if loop is None or loop.stop(timeout=LOOP_STOP_TIMEOUT_S):
+            return True
+        self.fatal = RuntimeError(f"the control loop thread did not stop within {LOOP_STOP_TIMEOUT_S:g} s")
+        self.get_logger().error(str(self.fatal))
+        return False
 
     # -- inputs ------------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:

@@ -188,11 +188,17 @@ class ControlLoop:
         self._thread = threading.Thread(target=self._run, name="robot_rl-control", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 2.0) -> bool:
+        """End the thread, waiting up to `timeout` s. False if it still runs: then it may still
+        call `send`, and whatever `send` publishes on must not be torn down."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
             self._thread = None
+        return True
 
     def __enter__(self) -> ControlLoop:
         self.start()

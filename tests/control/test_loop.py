@@ -228,6 +228,27 @@ def test_a_failing_driver_latches_the_estop(hw):
     assert loop.mode is Mode.ESTOP and "driver gone" in loop.watchdog.estop_reason
 
 
+def test_stop_says_when_the_thread_would_not_end(hw):
+    """A driver call that hangs keeps the thread alive past stop()'s wait: stop() says so (the
+    controller node then leaves its publishers alone), and once the call returns it ends."""
+    arm = FakeArm(HOME)
+    entered, release = threading.Event(), threading.Event()
+
+    def send(command):
+        if len(arm.sent) >= 10:
+            entered.set()
+            release.wait()
+        arm.send(command)
+
+    loop = ControlLoop(hw, lambda: JointState(arm.position, time.monotonic()), send, use_workspace=False)
+    loop.start()
+    assert entered.wait(10.0)
+    assert loop.stop(timeout=0.2) is False
+    release.set()
+    assert loop.stop(timeout=10.0) is True
+    assert loop.stop() is True  # stopped already
+
+
 def test_missed_slots_do_not_read_as_a_faster_target(hw):
     """A loop that misses slots tells the filter how long it has been since the last target,
     so the reference velocity is the target's own, not the distance of two periods over one

@@ -46,3 +46,35 @@ def test_a_failure_while_the_context_stays_up_fails_the_process():
     done = _run("error")
     assert done.returncode != 0
     assert "Unable to convert call argument" in done.stderr
+
+
+STUCK = """
+import os, signal, sys, threading
+from rclpy.node import Node
+from ros_nodes.common import run
+
+class Stuck(Node):  # a node whose own thread will not stop (a hung driver call)
+    def __init__(self):
+        super().__init__("stuck_node")
+        self.fatal = None
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # Ctrl-C
+
+    def close(self):
+        self.fatal = RuntimeError("the loop thread did not stop")
+        return False
+
+    def destroy_node(self):
+        print("destroyed", flush=True)
+        super().destroy_node()
+
+sys.exit(run(Stuck))
+"""
+
+
+def test_a_node_whose_thread_will_not_stop_is_not_destroyed_and_the_process_fails():
+    """close() returning False: the thread may still publish, so run() does not destroy the
+    node under it; the node's fatal error fails the process by name."""
+    done = subprocess.run([sys.executable, "-c", STUCK], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "destroyed" not in done.stdout
+    assert "the loop thread did not stop" in done.stderr
