@@ -52,11 +52,13 @@ class ReplayBuffer:
         discount: float = 0.99,
         n_step: int = 1,
         capacity: int | None = None,
+        reward=None,
     ) -> ReplayBuffer:
-        """All transitions of a store (the offline part of a mix)."""
+        """All transitions of a store (the offline part of a mix); `reward` relabels each
+        episode's rewards (see store_transitions)."""
         from robot_rl.data.transitions import store_transitions
 
-        data = store_transitions(store, obs_keys, discount, n_step)
+        data = store_transitions(store, obs_keys, discount, n_step, reward=reward)
         n = len(data[keys.ACTION])
         buf = cls(capacity or n, {k: (v.shape[1:], v.dtype) for k, v in data.items()})
         buf.add(data)

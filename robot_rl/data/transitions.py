@@ -20,6 +20,8 @@ mc_return.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from robot_rl import keys
@@ -94,8 +96,10 @@ def store_transitions(
     discount: float = 0.99,
     n_step: int = 1,
     progress: bool = False,
+    reward: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every transition of every committed episode, concatenated (for offline RL)."""
+    """Every transition of every committed episode, concatenated (for offline RL). `reward`, when
+    given, relabels each episode's rewards from its fields (a sparse success signal, an offset)."""
     from tqdm import tqdm
 
     missing = [k for k in obs_keys if k not in store.spec]
@@ -104,7 +108,10 @@ def store_transitions(
     need = (*obs_keys, keys.ACTION, keys.REWARD, keys.TERMINAL, keys.INTERVENTION)
     parts: dict[str, list[np.ndarray]] = {}
     for i in tqdm(range(len(store)), desc="transitions", unit="ep", disable=not progress):
-        for k, v in episode_transitions(store.episode(i, need), obs_keys, discount, n_step).items():
+        episode = store.episode(i, need)
+        if reward is not None:
+            episode[keys.REWARD] = np.asarray(reward(episode), np.float32)
+        for k, v in episode_transitions(episode, obs_keys, discount, n_step).items():
             parts.setdefault(k, []).append(v)
     if not parts:
         raise DataError(f"{store.path}: no transitions (every episode is a single truncated step?)")

@@ -258,24 +258,14 @@ def offline_buffer(args, requested: list[str] | None, n_step: int = 1):
     from robot_rl import keys
     from robot_rl.data.replay import ReplayBuffer
     from robot_rl.data.store import EpisodeStore
-    from robot_rl.data.transitions import episode_transitions
+
+    def reward(episode):
+        r = episode[keys.TERMINAL].astype(np.float32) if args.reward == "sparse" else episode[keys.REWARD]
+        return r - args.reward_offset
 
     store = EpisodeStore.open(args.data, mode="r")
     keys_here = select_obs_keys(requested, store.keys, f"{args.data}:", "in the store")
-    need = (*keys_here, keys.ACTION, keys.REWARD, keys.TERMINAL, keys.INTERVENTION)
-    parts: dict[str, list] = {}
-    for i in range(len(store)):
-        ep = store.episode(i, need)
-        if args.reward == "sparse":
-            ep[keys.REWARD] = ep[keys.TERMINAL].astype(np.float32)
-        ep[keys.REWARD] = ep[keys.REWARD] - args.reward_offset
-        for k, v in episode_transitions(ep, tuple(keys_here), args.discount, n_step).items():
-            parts.setdefault(k, []).append(v)
-    if not parts:
-        raise ValueError(f"{args.data}: no transitions in the store")
-    data = {k: np.concatenate(v) for k, v in parts.items()}
-    buffer = ReplayBuffer(len(data[keys.ACTION]), {k: (v.shape[1:], v.dtype) for k, v in data.items()})
-    buffer.add(data)
+    buffer = ReplayBuffer.from_store(store, tuple(keys_here), args.discount, n_step, reward=reward)
     return buffer, keys_here
 
 

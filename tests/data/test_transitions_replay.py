@@ -79,3 +79,20 @@ def test_ring_buffer_wraps_and_refuses_bad_fields():
         buf.add({keys.REWARD: np.float32(1)})
     with pytest.raises(ValueError, match="'action' has shape"):
         buf.add({keys.REWARD: np.float32(1), keys.ACTION: np.zeros(3)})
+
+
+def test_a_reward_relabel_reaches_every_transition_and_its_returns(tmp_path):
+    """store_transitions(reward=...) replaces each episode's stored rewards before the returns
+    are summed (the RL CLIs relabel to the sparse success signal, minus --reward-offset)."""
+    store = EpisodeStore.create(tmp_path / "r.zarr")
+    for i in range(3):
+        store.append_episode(make_episode(i))
+    g = 0.9
+    data = store_transitions(store, (keys.JOINT_POS,), g, n_step=2, reward=lambda ep: ep[keys.TERMINAL] - 1.0)
+    expected = data[keys.TERMINAL].astype(np.float32) - 1.0
+    np.testing.assert_array_equal(data[keys.REWARD], expected)
+    assert (data[keys.REWARD] != store_transitions(store, (keys.JOINT_POS,), g)[keys.REWARD]).any()
+    ends = np.flatnonzero(data["discount_n"] == 0)  # windows that reach a terminal step
+    assert (data["n_step_return"][ends] > -1 - g).all()  # ... and count its 0 reward, not -1
+    buffer = ReplayBuffer.from_store(store, (keys.JOINT_POS,), g, reward=lambda ep: ep[keys.TERMINAL] - 1.0)
+    np.testing.assert_array_equal(buffer.take(np.arange(len(buffer)))[keys.REWARD], data[keys.REWARD])
