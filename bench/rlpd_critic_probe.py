@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         ep = store.episode(i, (*policy.obs_keys, keys.ACTION, keys.TERMINAL))
         reward = ep[keys.TERMINAL].astype(np.float32) - offset  # the learner's sparse reward
         with torch.no_grad():
-            obs = policy.encode({k: ep[k] for k in policy.obs_keys})
-            demo = critic(obs, policy.from_env_action(torch.as_tensor(ep[keys.ACTION]))).mean(0)
+            raw = {k: ep[k] for k in policy.obs_keys}
+            obs = policy.encode(raw)
+            demo = critic(obs, policy.from_env_action(torch.as_tensor(ep[keys.ACTION]), raw)).mean(0)
             mode = critic(obs, policy.actor.mode(obs)).mean(0)
         ret = mc_returns(reward, gamma)
         n = len(reward)

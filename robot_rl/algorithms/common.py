@@ -136,9 +136,10 @@ def from_replay(batch, policy) -> dict[str, torch.Tensor]:
     n_step = any(k.startswith(REPLAY_NEXT_OBS_N) for k in batch)
     next_prefix = REPLAY_NEXT_OBS_N if n_step else REPLAY_NEXT_OBS
     with torch.no_grad():
-        obs = policy.encode({k: batch[REPLAY_OBS + k] for k in policy.obs_keys})
+        raw = {k: batch[REPLAY_OBS + k] for k in policy.obs_keys}
+        obs = policy.encode(raw)
         next_obs = policy.encode({k: batch[next_prefix + k] for k in policy.obs_keys})
-        action = policy.from_env_action(torch.as_tensor(np.asarray(batch[keys.ACTION], np.float32)))
+        action = policy.from_env_action(torch.as_tensor(np.asarray(batch[keys.ACTION], np.float32)), raw)
     return {
         OBS: obs,
         NEXT_OBS: next_obs,

@@ -11,6 +11,12 @@ like every policy; loading needs no training code and no pickle.
 
     obs dict --flatten(obs_keys)--> x --(x - mean) / std--> actor --tanh--> a in [-1, 1]
                                                                      \--> low + (a + 1) / 2 * (high - low)
+
+With `relative_to` (an observation key, e.g. joint_pos) the bounded action is a change from
+that observation: the env action is obs[relative_to] + it in the first dims (the arm), and it
+as is after them (the gripper). Exploration then moves the arm a little from where it is,
+instead of jumping to targets anywhere in the workspace. Replay buffers keep the env actions
+the robot executed; `from_env_action` takes the observation to turn them back.
 """
 
 from __future__ import annotations
@@ -110,6 +116,7 @@ class ActorPolicy(nn.Module):
         hidden: tuple[int, ...] = (256, 256),
         obs_mean: np.ndarray | None = None,
         obs_std: np.ndarray | None = None,
+        relative_to: str | None = None,
     ):
         super().__init__()
         if len(obs_keys) != len(obs_dims) or not obs_keys:
@@ -132,6 +139,17 @@ class ActorPolicy(nn.Module):
         self.register_buffer("obs_std", torch.as_tensor(np.maximum(std, 1e-6)))
         self.register_buffer("act_low", low)
         self.register_buffer("act_high", high)
+        self.relative_to = relative_to
+        if relative_to is not None:
+            if relative_to not in self.obs_keys:
+                raise ValueError(
+                    f"relative_to {relative_to!r} is not one of the observation keys {self.obs_keys}"
+                )
+            if self.obs_dims[self.obs_keys.index(relative_to)] > low.numel():
+                raise ValueError(
+                    f"relative_to {relative_to!r} has {self.obs_dims[self.obs_keys.index(relative_to)]} dims, "
+                    f"more than the action's {low.numel()}"
+                )
 
     @property
     def obs_dim(self) -> int:
@@ -176,18 +194,37 @@ class ActorPolicy(nn.Module):
         """Observation dict -> the actor's normalised input."""
         return self.normalize_obs(self.flatten_obs(obs))
 
-    def to_env_action(self, unit: torch.Tensor) -> torch.Tensor:
-        """[-1, 1] -> [low, high]."""
-        return self.act_low + (unit.clamp(-1, 1) + 1.0) * 0.5 * (self.act_high - self.act_low)
+    def action_base(self, obs: Mapping[str, np.ndarray | torch.Tensor] | None) -> torch.Tensor | None:
+        """What actions are relative to: obs[relative_to] in the first dims, 0 after (None when
+        the actions are absolute)."""
+        if self.relative_to is None:
+            return None
+        if obs is None or self.relative_to not in obs:
+            raise KeyError(f"actions relative to {self.relative_to!r} need that observation")
+        base = torch.as_tensor(obs[self.relative_to], dtype=torch.float32, device=self.device)
+        return nn.functional.pad(base, (0, self.act_dim - base.shape[-1]))
 
-    def from_env_action(self, action: torch.Tensor) -> torch.Tensor:
-        """[low, high] -> [-1, 1] (clipped)."""
+    def to_env_action(
+        self, unit: torch.Tensor, obs: Mapping[str, np.ndarray | torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """[-1, 1] -> [low, high] (+ obs[relative_to] when relative; `obs` in raw units)."""
+        action = self.act_low + (unit.clamp(-1, 1) + 1.0) * 0.5 * (self.act_high - self.act_low)
+        base = self.action_base(obs)
+        return action if base is None else action + base
+
+    def from_env_action(
+        self, action: torch.Tensor, obs: Mapping[str, np.ndarray | torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """[low, high] (+ obs[relative_to] when relative) -> [-1, 1] (clipped)."""
+        base = self.action_base(obs)
+        if base is not None:
+            action = action - base
         return ((action - self.act_low) / (self.act_high - self.act_low) * 2.0 - 1.0).clamp(-1, 1)
 
     @torch.no_grad()
     def predict_action(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """obs[key] (B, 1, dim) raw -> (B, 1, A) raw actions (the mode of the actor)."""
-        return self.to_env_action(self.actor.mode(self.encode(obs)))
+        return self.to_env_action(self.actor.mode(self.encode(obs)), obs)
 
     # -- files -------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -196,6 +233,7 @@ class ActorPolicy(nn.Module):
             "obs_dims": self.obs_dims,
             "act_dim": self.act_dim,
             "hidden": list(self.actor.hidden),
+            "relative_to": self.relative_to,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -225,6 +263,7 @@ class ActorPolicy(nn.Module):
             -np.ones(act_dim),
             np.ones(act_dim),
             tuple(config["hidden"]),
+            relative_to=config.get("relative_to"),  # absent in checkpoints from before it existed
         )
         try:
             policy.load_state_dict(tensors)

@@ -96,12 +96,14 @@ class Explorer(nn.Module):
         learner = self.learner
         current = {k: obs[k][:, -1] for k in learner.obs_keys}
         unit = learner.actor.sample(learner.encode(current))[0]
-        latent = learner.to_env_action(unit)
+        latent = learner.to_env_action(unit, current)
         bound = self.max_deviation > 0
         if self.diffusion is None:
             chunk = latent.unsqueeze(1)
             if bound:
-                base = learner.to_env_action(learner.actor.mode(learner.encode(current))).unsqueeze(1)
+                base = learner.to_env_action(learner.actor.mode(learner.encode(current)), current).unsqueeze(
+                    1
+                )
         else:
             d = self.diffusion
             b = latent.shape[0]

@@ -38,7 +38,7 @@ from robot_rl.cli_types import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from robot_rl.training.cli import DEFAULT_STATE_KEYS
-    from robot_rl.training.rl_cli import add_sac_arguments
+    from robot_rl.training.rl_cli import add_relative_to_argument, add_sac_arguments
 
     parser.add_argument("--algo", required=True, choices=["dsrl", "rlpd"], help="the online learner")
     parser.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"rlpd: state keys (default: those of {','.join(DEFAULT_STATE_KEYS)} the data has)",
     )
+    add_relative_to_argument(parser)
     parser.add_argument("--task", default="push", help="task name recorded in the log store")
     parser.add_argument(
         "--max-deviation",
@@ -133,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
     if args.algo == "dsrl":
         if not args.diffusion:
             raise ValueError("--algo dsrl needs --diffusion (the frozen diffusion policy)")
+        if args.relative_to:
+            raise ValueError(
+                "--relative-to is for --algo rlpd: DSRL's actions are the diffusion policy's noise"
+            )
         from robot_rl.algorithms.dsrl import DSRLConfig, noise_actor_policy
         from robot_rl.policies import load_policy
 
@@ -145,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
         namespace = argparse.Namespace(**vars(args), reward="sparse")
         offline, obs_keys = offline_buffer(namespace, obs_keys_of(args), args.n_step)
-        policy = policy_from_data(offline, obs_keys, hidden)
+        policy = policy_from_data(offline, obs_keys, hidden, relative_to=args.relative_to)
     algo = SAC(policy, sac_config(args, hidden))
 
     explorer_dir = out / "explorer"

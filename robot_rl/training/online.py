@@ -141,7 +141,7 @@ class EnvActor:
             with torch.no_grad():
                 x = self.policy.encode({k: self._obs[k] for k in self.policy.obs_keys})
                 unit = self.policy.actor.sample(x.unsqueeze(0))[0][0]
-        return self.policy.to_env_action(unit).numpy()
+        return self.policy.to_env_action(unit, self._obs).numpy()
 
     def step(
         self, explore_uniform: bool = False

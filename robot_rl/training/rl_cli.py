@@ -58,6 +58,8 @@ def add_parsers(sub) -> None:
             default=None,
             help=f"comma-separated state keys (default: those of {','.join(DEFAULT_STATE_KEYS)} the data or env has)",
         )
+        if name in ("iql", "calql", "rlpd"):
+            add_relative_to_argument(p)
         p.add_argument("--hidden", default="256,256", help="MLP widths of actor and critics")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--discount", type=fraction, default=0.99)
@@ -174,6 +176,18 @@ def _reward_classifier(args) -> int:
 
 
 # ---- shared pieces ---------------------------------------------------------------------------------
+def add_relative_to_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--relative-to",
+        default=None,
+        metavar="KEY",
+        help="the actor outputs changes from this state key (joint_pos: arm targets = joint_pos + "
+        "action, gripper absolute), bounded by the data's per-step changes (no data: what the joint "
+        "can move in one step); exploration then moves the arm a little from where it is. "
+        "Default: absolute targets",
+    )
+
+
 def hidden_sizes(args) -> tuple[int, ...]:
     try:
         widths = tuple(int(w) for w in args.hidden.split(",") if w.strip())
@@ -269,32 +283,61 @@ def offline_buffer(args, requested: list[str] | None, n_step: int = 1):
     return buffer, keys_here
 
 
-def policy_from_data(buffer, obs_keys: list[str], hidden, env_low=None, env_high=None):
-    """Normaliser from the data; action bounds = data range + 10% margin (inside the env's bounds)."""
+def policy_from_data(buffer, obs_keys: list[str], hidden, env_low=None, env_high=None, relative_to=None):
+    """Normaliser from the data; action bounds = data range + 10% margin (inside the env's bounds).
+    With `relative_to` (--relative-to) the bounds are those of the data's actions minus that
+    observation in its dims (the per-step changes the demonstrations made)."""
     import numpy as np
 
     from robot_rl import keys
     from robot_rl.algorithms.common import REPLAY_OBS
     from robot_rl.models.actor import ActorPolicy
 
+    check_relative_to(relative_to, obs_keys)
     data = buffer.take(np.arange(len(buffer)))
     obs = np.concatenate([data[REPLAY_OBS + k] for k in obs_keys], axis=1)
     dims = [data[REPLAY_OBS + k].shape[1] for k in obs_keys]
-    act = data[keys.ACTION]
+    act = data[keys.ACTION].copy()
+    k = 0  # the dims that are changes
+    if relative_to is not None:
+        k = data[REPLAY_OBS + relative_to].shape[1]
+        act[:, :k] -= data[REPLAY_OBS + relative_to]
     lo, hi = act.min(0), act.max(0)
     margin = np.maximum(0.1 * (hi - lo), 0.05)
     lo, hi = lo - margin, hi + margin
-    if env_low is not None:
-        lo, hi = np.maximum(lo, env_low), np.minimum(hi, env_high)
-    return ActorPolicy(obs_keys, dims, lo, hi, hidden, obs.mean(0), obs.std(0) + 1e-3)
+    if env_low is not None:  # the env's bounds are absolute: they bound only the absolute dims
+        lo[k:], hi[k:] = np.maximum(lo[k:], env_low[k:]), np.minimum(hi[k:], env_high[k:])
+    return ActorPolicy(
+        obs_keys, dims, lo, hi, hidden, obs.mean(0), obs.std(0) + 1e-3, relative_to=relative_to
+    )
 
 
-def _policy_from_env(env, requested: list[str] | None, hidden):
+def _policy_from_env(env, requested: list[str] | None, hidden, relative_to=None):
+    """Bounds from the env's action space; with `relative_to`, the change one policy step can
+    make (the arm env's max_action_step: velocity limit x step) in that key's dims."""
     from robot_rl.models.actor import ActorPolicy
 
     obs_keys = select_obs_keys(requested, list(env.observation_space.spaces), "", "observed by the env")
+    check_relative_to(relative_to, obs_keys)
     dims = [env.observation_space[k].shape[0] for k in obs_keys]
-    return ActorPolicy(obs_keys, dims, env.action_space.low, env.action_space.high, hidden)
+    low, high = env.action_space.low.copy(), env.action_space.high.copy()
+    if relative_to is not None:
+        k = env.observation_space[relative_to].shape[0]
+        step = getattr(env.unwrapped, "max_action_step", None)
+        if step is None:
+            raise ValueError(
+                f"--relative-to without --data needs an env with max_action_step ({env.unwrapped})"
+            )
+        low[:k], high[:k] = -step[:k], step[:k]
+    return ActorPolicy(obs_keys, dims, low, high, hidden, relative_to=relative_to)
+
+
+def check_relative_to(relative_to: str | None, obs_keys: list[str]) -> None:
+    if relative_to is not None and relative_to not in obs_keys:
+        raise ValueError(
+            f"--relative-to {relative_to}: not one of the observation keys {','.join(obs_keys)} "
+            "(the actor must see what its actions are relative to; add it to --obs-keys)"
+        )
 
 
 def obs_keys_of(args) -> list[str] | None:
@@ -393,7 +436,7 @@ def _offline(args) -> int:
 
     hidden = hidden_sizes(args)
     buffer, obs_keys = offline_buffer(args, obs_keys_of(args), args.n_step)
-    policy = policy_from_data(buffer, obs_keys, hidden)
+    policy = policy_from_data(buffer, obs_keys, hidden, relative_to=args.relative_to)
     if args.learner == "iql":
         algo = IQL(policy, IQLConfig(hidden=hidden, gamma=args.discount, batch_size=args.batch_size))
     else:
@@ -440,9 +483,10 @@ def _rlpd(args) -> int:
     buffer = None
     if args.data:
         buffer, obs_keys = offline_buffer(args, obs_keys_of(args), args.n_step)
-        policy = policy_from_data(buffer, obs_keys, hidden, env.action_space.low, env.action_space.high)
+        low, high = env.action_space.low, env.action_space.high
+        policy = policy_from_data(buffer, obs_keys, hidden, low, high, relative_to=args.relative_to)
     else:
-        policy = _policy_from_env(env, obs_keys_of(args), hidden)
+        policy = _policy_from_env(env, obs_keys_of(args), hidden, relative_to=args.relative_to)
     algo = SAC(policy, sac_config(args, hidden))
     config = _online_config(args, random_steps=args.random_steps, offline_fraction=args.offline_fraction)
     curve = run_online(

@@ -117,7 +117,13 @@ class ArmEnv(gym.Env):
         self._latency: deque[np.ndarray] = deque()
         self._steps = 0
 
+    @property
+    def max_action_step(self) -> np.ndarray:
+        """The most one action can move each target (J + 1,): velocity limits x the policy step."""
+        return self._max_delta.copy()
+
     # -- setup --------------------------------------------------------------------------------------
+
     def _bind(self) -> None:
         """Ids and addresses by name, looked up once."""
         m = self.model

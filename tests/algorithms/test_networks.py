@@ -131,3 +131,36 @@ def test_actor_policy_rejects_bad_input(tmp_path):
     weights.write_bytes(weights.read_bytes()[:-10])
     with pytest.raises(ValueError, match="model.safetensors"):
         ActorPolicy.load(path)
+
+
+def test_relative_actor_policy_adds_its_observation_and_round_trips(tmp_path):
+    """Relative to joint_pos: arm targets = joint_pos + the bounded action, gripper absolute;
+    from_env_action inverts it (replay buffers keep the executed, absolute actions)."""
+    policy = ActorPolicy(
+        [keys.JOINT_POS, keys.GOAL_POS],
+        [6, 3],
+        [-0.2] * 6 + [0.0],
+        [0.2] * 6 + [1.0],
+        (16,),
+        relative_to="joint_pos",
+    )
+    joint_pos = torch.linspace(-2.0, 2.0, 6).view(1, 1, 6)
+    obs = {keys.JOINT_POS: joint_pos, keys.GOAL_POS: torch.zeros(1, 1, 3)}
+    action = policy.predict_action(obs)
+    change = action[..., :6] - joint_pos
+    assert (
+        change.abs().max() <= 0.2 + 1e-6 and action[..., :6].abs().max() > 1.0
+    )  # near joint_pos, not near 0
+    assert 0.0 <= action[0, 0, 6] <= 1.0
+    unit = torch.rand(5, 7) * 2 - 1
+    flat = {keys.JOINT_POS: torch.randn(5, 6)}
+    torch.testing.assert_close(policy.from_env_action(policy.to_env_action(unit, flat), flat), unit)
+    loaded = ActorPolicy.load(policy.save(tmp_path / "p"))
+    assert loaded.relative_to == "joint_pos"
+    torch.testing.assert_close(loaded.predict_action(obs), action)
+    with pytest.raises(KeyError, match="relative to 'joint_pos'"):
+        policy.to_env_action(unit)
+    with pytest.raises(ValueError, match="relative_to 'ee_pos' is not one of the observation keys"):
+        ActorPolicy([keys.JOINT_POS], [6], [-1.0] * 7, [1.0] * 7, relative_to="ee_pos")
+    with pytest.raises(ValueError, match="more than the action's 2"):
+        ActorPolicy([keys.JOINT_POS], [6], [-1.0] * 2, [1.0] * 2, relative_to="joint_pos")

@@ -73,6 +73,20 @@ def test_an_adversarial_learner_cannot_push_the_actor_explorer_past_the_bound():
     assert (latent.unsqueeze(1) - mean).abs().max() > 0.1  # what it would have done unbounded
 
 
+def test_a_relative_actor_explorer_moves_from_the_observed_joints_within_the_bound(tmp_path):
+    """An actor relative to joint_pos (train rlpd/learn --relative-to), served as an explorer
+    and loaded back: its chunk is joint_pos + a change, still within the bound of its mode."""
+    low, high = np.r_[-0.3 * np.ones(6), 0.0], np.r_[0.3 * np.ones(6), 1.0]
+    actor = ActorPolicy(list(OBS), list(OBS.values()), low, high, hidden=(32,), relative_to=keys.JOINT_POS)
+    explorer = load_policy(Explorer(actor, max_deviation=0.1).save(tmp_path / "explorer"))
+    obs = {k: v[:, -1:] for k, v in window(batch=64).items()}
+    obs[keys.JOINT_POS] = obs[keys.JOINT_POS] + 2.0  # an arm far from the zero pose
+    chunk, latent = explorer.predict_action_and_latent(obs)
+    assert (chunk[..., :6] - obs[keys.JOINT_POS]).abs().max() <= 0.3 + 1e-5
+    assert (chunk - explorer.learner.predict_action(obs)).abs().max() <= 0.1 + 1e-5
+    assert (latent[:, :6] - obs[keys.JOINT_POS][:, 0]).abs().max() <= 0.3 + 1e-5
+
+
 def test_save_load_and_the_learner_weights_are_the_whole_state_dict(tmp_path):
     explorer = dsrl_explorer(max_deviation=0.2)
     assert set(explorer.state_dict()) == {f"learner.{k}" for k in explorer.learner.state_dict()}

@@ -160,6 +160,30 @@ def test_n_step_learner_trains_and_refuses_one_step_offline_data():
         Learner(algo, config, offline=plain)
 
 
+@pytest.mark.parametrize("explore_uniform", [True, False])
+def test_a_relative_actor_moves_the_arm_a_step_from_where_it_is_and_learns_from_what_it_did(explore_uniform):
+    """Actions relative to joint_pos: each executed target is within the actor's bounds of the
+    observed joint positions, the transitions keep that absolute target, and the learner's
+    batch turns it back into the actor's own [-1, 1] action."""
+    from robot_rl.algorithms.common import ACTION, from_replay
+
+    env = sim.make_env("push", reward="sparse", max_episode_steps=12)
+    dims = [env.observation_space[k].shape[0] for k in OBS_KEYS]
+    step = env.unwrapped.max_action_step
+    low, high = np.append(-step[:6], env.action_space.low[6]), np.append(step[:6], env.action_space.high[6])
+    policy = ActorPolicy(OBS_KEYS, dims, low, high, (16,), relative_to=keys.JOINT_POS)
+    actor = EnvActor(env, policy, seed=0)
+    transitions = None
+    while transitions is None:
+        transitions, _ = actor.step(explore_uniform=explore_uniform)
+    change = transitions[keys.ACTION][:, :6] - transitions["obs/" + keys.JOINT_POS]
+    assert np.abs(change).max() <= step[0] + 1e-5
+    assert np.abs(transitions[keys.ACTION][:, :6]).max() > 1.0  # targets near the arm, not near 0
+    batch = from_replay(transitions, policy)
+    again = policy.to_env_action(batch[ACTION], {keys.JOINT_POS: transitions["obs/" + keys.JOINT_POS]})
+    np.testing.assert_allclose(again.numpy(), transitions[keys.ACTION], atol=1e-5)
+
+
 def test_online_config_names_the_setting_that_is_out_of_range():
     with pytest.raises(ValueError, match="n_step = 0: must be >= 1"):
         OnlineConfig(n_step=0)

@@ -140,6 +140,45 @@ def test_rl_default_obs_keys_are_those_the_data_or_env_has(tiny_store):
         select_obs_keys(None, ["image/front"], "cams.zarr:", "in the store")
 
 
+def test_relative_to_bounds_the_actor_by_per_step_changes_and_is_refused_unobserved(
+    tiny_store, tmp_path, capsys
+):
+    import numpy as np
+
+    import sim
+    from robot_rl import keys
+    from robot_rl.cli import build_parser
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.training.rl_cli import _policy_from_env, offline_buffer, policy_from_data
+
+    argv = ["train", "rlpd", "--out", "run", "--data", str(tiny_store), "--relative-to", "joint_pos"]
+    args = build_parser().parse_args(argv)
+    buffer, obs_keys = offline_buffer(args, None)
+    policy = policy_from_data(buffer, obs_keys, (16,), relative_to=args.relative_to)
+    store = EpisodeStore.open(tiny_store, mode="r")
+    change = store.array(keys.ACTION)[:, :6] - store.array(keys.JOINT_POS)[:]
+    margin = np.maximum(0.1 * (change.max(0) - change.min(0)), 0.05)
+    np.testing.assert_allclose(policy.act_low[:6].numpy(), change.min(0) - margin, rtol=1e-5)
+    np.testing.assert_allclose(policy.act_high[:6].numpy(), change.max(0) + margin, rtol=1e-5)
+    # Without data: what the joint can move in one policy step, either way.
+    env = sim.make_env("reach")
+    policy = _policy_from_env(env, None, (16,), relative_to="joint_pos")
+    step = env.unwrapped.max_action_step
+    np.testing.assert_allclose(policy.act_high[:6].numpy(), step[:6], rtol=1e-6)
+    np.testing.assert_allclose(policy.act_low[:6].numpy(), -step[:6], rtol=1e-6)
+    assert policy.act_high[6] == env.action_space.high[6]
+    # The actor must see what its actions are relative to.
+    out = tmp_path / "run"
+    argv = ["train", "rlpd", "--data", str(tiny_store), "--out", str(out), "--relative-to", "ee_pos"]
+    assert main([*argv, "--obs-keys", "joint_pos,goal_pos", "--env-steps", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--relative-to ee_pos: not one of the observation keys joint_pos,goal_pos" in err
+    assert not (out / "checkpoints").exists()
+    argv = ["learn", "--algo", "dsrl", "--diffusion", "bc", "--out", str(out), "--relative-to", "joint_pos"]
+    assert main([*argv, "--insecure-loopback"]) == 2
+    assert "--relative-to is for --algo rlpd" in capsys.readouterr().err
+
+
 def test_learn_refuses_an_obs_key_its_offline_data_lacks_before_waiting_for_a_server(
     tiny_store, tmp_path, capsys
 ):
