@@ -74,3 +74,12 @@ def test_negative_steps_after_success_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sim", "collect", "--task", "push", "--out", str(out), "--steps-after-success", "-2"])
     assert "--steps-after-success" in capsys.readouterr().err and not out.exists()
+
+
+def test_experts_at_another_physics_rate_and_a_rate_the_env_refuses(capsys):
+    argv = ["sim", "experts", "--tasks", "reach", "--qualities", "expert", "--episodes", "2"]
+    assert main([*argv, "--physics-rate-hz", "250"]) == 0
+    out = capsys.readouterr().out
+    assert "physics 250 Hz" in out and "| reach | 100% |" in out
+    assert main([*argv, "--physics-rate-hz", "333"]) == 2
+    assert "whole number" in capsys.readouterr().err
