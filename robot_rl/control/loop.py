@@ -277,6 +277,11 @@ class ControlLoop:
             }
         return out
 
+    @property
+    def ticks(self) -> int:
+        """Periods the thread has run so far."""
+        return self._ticks
+
     def stats(self) -> LoopStats:
         n = min(self._ticks, len(self._starts))
         if n < 2:
