@@ -101,9 +101,8 @@ class Explorer(nn.Module):
         if self.diffusion is None:
             chunk = latent.unsqueeze(1)
             if bound:
-                base = learner.to_env_action(learner.actor.mode(learner.encode(current)), current).unsqueeze(
-                    1
-                )
+                mode = learner.actor.mode(learner.encode(current))
+                base = learner.to_env_action(mode, current).unsqueeze(1)
         else:
             d = self.diffusion
             b = latent.shape[0]
