@@ -145,10 +145,10 @@ class ActorPolicy(nn.Module):
                 raise ValueError(
                     f"relative_to {relative_to!r} is not one of the observation keys {self.obs_keys}"
                 )
-            if self.obs_dims[self.obs_keys.index(relative_to)] > low.numel():
+            dims = self.obs_dims[self.obs_keys.index(relative_to)]
+            if dims > low.numel():
                 raise ValueError(
-                    f"relative_to {relative_to!r} has {self.obs_dims[self.obs_keys.index(relative_to)]} dims, "
-                    f"more than the action's {low.numel()}"
+                    f"relative_to {relative_to!r} has {dims} dims, more than the action's {low.numel()}"
                 )
 
     @property
