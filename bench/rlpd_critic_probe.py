@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=positive_int, default=6)
     args = p.parse_args(argv)
 
-    import numpy as np
     import torch
     import yaml
 
@@ -40,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from robot_rl.models.critics import QEnsemble
     from robot_rl.training.checkpoint import load_checkpoint
     from robot_rl.training.online import STATE_KIND
+    from robot_rl.training.rl_cli import learner_reward
 
     run = Path(args.run)
     saved = yaml.safe_load((run / "run.yaml").read_text())["run"]
@@ -52,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     critic = QEnsemble(policy.obs_dim, policy.act_dim, hidden, int(saved["critics"]), layer_norm=True)
     prefix = "algo.critic."
     critic.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
-    gamma, offset = float(saved["discount"]), float(saved.get("reward_offset", 0.0))
+    gamma = float(saved["discount"])
+    relabel = learner_reward(saved.get("reward", "sparse"), float(saved.get("reward_offset", 0.0)))
 
     store = EpisodeStore.open(args.data, mode="r")
     print(f"{run} at env step {meta['env_step']}; Q (demo action) / Q (actor's mode) / demo's return")
     for i in range(min(args.episodes, len(store))):
-        ep = store.episode(i, (*policy.obs_keys, keys.ACTION, keys.TERMINAL))
-        reward = ep[keys.TERMINAL].astype(np.float32) - offset  # the learner's sparse reward
+        ep = store.episode(i, (*policy.obs_keys, keys.ACTION, keys.REWARD, keys.TERMINAL))
+        reward = relabel(ep)  # as the learner saw it
         with torch.no_grad():
             raw = {k: ep[k] for k in policy.obs_keys}
             obs = policy.encode(raw)

@@ -267,20 +267,29 @@ def offline_buffer(args, requested: list[str] | None, n_step: int = 1):
     """All transitions of --data, and the state keys taken (`select_obs_keys`). With --reward
     sparse the stored rewards are relabelled to the task's sparse signal (1.0 on the terminal
     success step, else 0), as the online env gives them."""
-    import numpy as np
 
-    from robot_rl import keys
     from robot_rl.data.replay import ReplayBuffer
     from robot_rl.data.store import EpisodeStore
 
-    def reward(episode):
-        r = episode[keys.TERMINAL].astype(np.float32) if args.reward == "sparse" else episode[keys.REWARD]
-        return r - args.reward_offset
-
     store = EpisodeStore.open(args.data, mode="r")
     keys_here = select_obs_keys(requested, store.keys, f"{args.data}:", "in the store")
+    reward = learner_reward(args.reward, args.reward_offset)
     buffer = ReplayBuffer.from_store(store, tuple(keys_here), args.discount, n_step, reward=reward)
     return buffer, keys_here
+
+
+def learner_reward(kind: str, offset: float):
+    """episode -> the rewards a learner trains on: the sparse success signal (1.0 on the terminal
+    success step, else 0) or the stored dense reward, minus --reward-offset."""
+    import numpy as np
+
+    from robot_rl import keys
+
+    def reward(episode):
+        r = episode[keys.TERMINAL].astype(np.float32) if kind == "sparse" else episode[keys.REWARD]
+        return r - offset
+
+    return reward
 
 
 def policy_from_data(buffer, obs_keys: list[str], hidden, env_low=None, env_high=None, relative_to=None):
